@@ -1,0 +1,38 @@
+"""Fixed-point quantization of the membrane state with a straight-through gradient.
+
+    Q(x) = step * clamp(round(x / step), -2^(b-1), 2^(b-1) - 1)
+
+round() is round-half-to-even, as in torch.round and QONNX's `Quant` node (rounding_mode
+ROUND), so the exported graph computes the same grid. The backward pass is the identity
+(straight-through estimator), as snnTorch's `state_quant` does.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class FixedPointSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, step: float, bits: int) -> Tensor:
+        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        return torch.clamp(torch.round(x / step), low, high) * step
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        return grad, None, None
+
+    @staticmethod
+    def symbolic(g, x, step: float, bits: int):
+        def const(value: float):
+            return g.op("Constant", value_t=torch.tensor(float(value)))
+
+        return g.op(
+            "qonnx.custom_op.general::Quant", x, const(step), const(0.0), const(bits),
+            signed_i=1, narrow_i=0, rounding_mode_s="ROUND",
+        )
+
+
+def quantize_state(x: Tensor, step: float, bits: int) -> Tensor:
+    """Q(x) on the signed `bits`-bit grid of spacing `step` (see the module docstring)."""
+    return FixedPointSTE.apply(x, step, bits)

@@ -1,0 +1,95 @@
+"""The seed spiking CNN and its ANN baseline, both built from a ModelSpec."""
+from __future__ import annotations
+
+import torch
+from brevitas import nn as qnn
+from torch import Tensor, nn
+
+from model.lif import LIF
+from model.quantizers import PixelQuant, weight_quant_kwargs
+from model.spec import FLOAT_BITS, ModelSpec
+
+
+class Synapses(nn.Module):
+    """The four weight layers shared by both networks: conv1, conv2, fc1, fc2 (Brevitas)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        c1, c2 = spec.conv_channels
+        wq = weight_quant_kwargs(spec.weight_bits)
+        self.input_quant = qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
+        self.conv1 = qnn.QuantConv2d(spec.in_channels, c1, 3, padding=1, **wq)
+        self.conv2 = qnn.QuantConv2d(c1, c2, 3, padding=1, **wq)
+        self.fc1 = qnn.QuantLinear(spec.flat_features, spec.hidden, bias=True, **wq)
+        self.fc2 = qnn.QuantLinear(spec.hidden, spec.num_classes, bias=True, **wq)
+
+
+class SpikingCNN(Synapses):
+    """Spiking CNN run for T timesteps; see ModelSpec for the topology.
+
+    Direct encoding feeds the 8-bit image as a constant input current, so conv1 is computed
+    once per image; rate encoding feeds Bernoulli spikes with P(spike) = pixel every step.
+    logits = readout_t fc2(S3[t]), readout = mean or sum over t = 1..T.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self.spec = spec
+        self.lif1, self.lif2, self.lif3 = LIF(spec), LIF(spec), LIF(spec)
+        self.pool = nn.MaxPool2d(2)
+        self.dropout = nn.Dropout(spec.dropout)
+
+    def forward(self, images: Tensor) -> Tensor:
+        pixels = self.input_quant(images)
+        direct_current = self.conv1(pixels) if self.spec.encoding == "direct" else None
+        membranes: list[Tensor | None] = [None, None, None]
+        total = 0.0
+        for _ in range(self.spec.timesteps):
+            current1 = direct_current
+            if current1 is None:
+                current1 = self.conv1(torch.bernoulli(pixels))
+            logits, membranes = self.step(current1, membranes)
+            total = total + logits
+        return total / self.spec.timesteps if self.spec.readout == "mean" else total
+
+    def step(self, current1: Tensor, membranes: list[Tensor | None]) -> tuple[Tensor, list[Tensor]]:
+        """One timestep from conv1's output current; returns fc2's output and new membranes."""
+        m1, m2, m3 = membranes
+        s1, m1 = self._conv_neuron(current1, self.lif1, m1)
+        s2, m2 = self._conv_neuron(self.conv2(s1), self.lif2, m2)
+        s3, m3 = self.lif3(self.fc1(s2.flatten(1)), m3)
+        return self.fc2(self.dropout(s3)), [m1, m2, m3]
+
+    def _conv_neuron(self, current: Tensor, lif: LIF, membrane: Tensor | None):
+        if self.spec.pool == "before_neuron":
+            return lif(self.pool(current), membrane)
+        spikes, membrane = lif(current, membrane)
+        return self.pool(spikes), membrane
+
+
+class QuantCNN(Synapses):
+    """ANN baseline: the same topology with Brevitas QuantReLU of `weight_bits` bits."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self.spec = spec
+        self.relu1, self.relu2, self.relu3 = (_relu(spec.weight_bits) for _ in range(3))
+        self.pool = nn.MaxPool2d(2)
+        self.dropout = nn.Dropout(spec.dropout)
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = self.pool(self.relu1(self.conv1(self.input_quant(images))))
+        x = self.pool(self.relu2(self.conv2(x)))
+        x = self.relu3(self.fc1(x.flatten(1)))
+        return self.fc2(self.dropout(x))
+
+
+def _relu(bits: int) -> nn.Module:
+    if bits == FLOAT_BITS:
+        return nn.ReLU()
+    return qnn.QuantReLU(bit_width=bits, return_quant_tensor=False)
+
+
+def build_model(spec: ModelSpec) -> SpikingCNN | QuantCNN:
+    """The network a spec describes, with freshly initialised weights."""
+    return SpikingCNN(spec) if spec.kind == "snn" else QuantCNN(spec)

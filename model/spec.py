@@ -1,0 +1,134 @@
+"""The model spec: the one description of a network, saved inside every checkpoint.
+
+Training, evaluation, export, profiling and HLS all rebuild the network from it with
+`model.network.build_model(spec)`; nobody re-types hyper-parameters.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from common.errors import UserError, check_choice
+from model.surrogate import SURROGATES
+
+KINDS = ("snn", "ann")
+WEIGHT_BITS = (2, 4, 8, 32)  # 32 = float weights
+STATE_BITS = (4, 8, 16, 32)  # 32 = float membrane
+RESETS = ("subtract", "zero")
+ENCODINGS = ("direct", "rate")
+POOLS = ("after_neuron", "before_neuron")
+READOUTS = ("mean", "sum")
+FLOAT_BITS = 32
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture, neuron, encoding and quantization of one network.
+
+    Seed topology: Conv(in->c1, 3x3, pad 1) + LIF + MaxPool(2) -> Conv(c1->c2, 3x3, pad 1) + LIF
+    + MaxPool(2) -> FC(c2*(H/4)*(W/4) -> hidden) + LIF + Dropout -> FC(hidden -> classes); the
+    readout is the output layer summed or averaged over the T timesteps. `kind="ann"` replaces
+    every LIF by a quantized ReLU of `weight_bits` bits and runs one pass (timesteps = 1).
+    """
+
+    kind: str = "snn"
+    timesteps: int = 10
+    weight_bits: int = 8
+    input_bits: int = 8  # pixels are 8-bit: the input quantizer is lossless
+    state_bits: int = 8
+    state_max: float = 2.0  # membrane grid: [-state_max, state_max), step = 2 state_max / 2^bits
+    beta: float = 0.5
+    threshold: float = 0.5
+    reset: str = "subtract"
+    surrogate: str = "fast_sigmoid"
+    surrogate_slope: float = 10.0
+    encoding: str = "direct"
+    pool: str = "after_neuron"
+    readout: str = "mean"
+    in_channels: int = 1
+    image_size: int = 28
+    conv_channels: tuple[int, int] = (32, 64)
+    hidden: int = 256
+    num_classes: int = 10
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        check_choice("kind", self.kind, KINDS)
+        check_choice("weight_bits", self.weight_bits, WEIGHT_BITS)
+        check_choice("input_bits", self.input_bits, (8,))
+        check_choice("state_bits", self.state_bits, STATE_BITS)
+        check_choice("reset", self.reset, RESETS)
+        check_choice("surrogate", self.surrogate, sorted(SURROGATES))
+        check_choice("encoding", self.encoding, ENCODINGS)
+        check_choice("pool", self.pool, POOLS)
+        check_choice("readout", self.readout, READOUTS)
+        _check_int("timesteps", self.timesteps, low=1)
+        if self.kind == "ann" and self.timesteps != 1:
+            raise UserError(f"timesteps={self.timesteps} is not allowed for kind='ann'; use 1")
+        _check_range("beta", self.beta, 0.0, 1.0)
+        _check_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        for name in ("threshold", "surrogate_slope", "state_max"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"{name}={getattr(self, name)!r} must be > 0")
+        for name in ("in_channels", "hidden", "num_classes"):
+            _check_int(name, getattr(self, name), low=1)
+        if len(self.conv_channels) != 2 or any(int(c) != c or c < 1 for c in self.conv_channels):
+            raise UserError(f"conv_channels={self.conv_channels!r} must be two positive integers")
+        if self.image_size % 4 != 0 or self.image_size < 4:
+            raise UserError(f"image_size={self.image_size} must be a positive multiple of 4")
+        if self.quantized_state:
+            self._check_state_grid()
+
+    @property
+    def quantized_state(self) -> bool:
+        return self.state_bits != FLOAT_BITS
+
+    @property
+    def state_step(self) -> float:
+        """LSB of the membrane's fixed-point grid (0 for a float membrane)."""
+        return 2 * self.state_max / 2**self.state_bits if self.quantized_state else 0.0
+
+    @property
+    def flat_features(self) -> int:
+        """Inputs of the first fully connected layer: c2 x (H/4) x (W/4)."""
+        return self.conv_channels[1] * (self.image_size // 4) ** 2
+
+    def _check_state_grid(self) -> None:
+        if not math.log2(self.state_max).is_integer():
+            raise UserError(f"state_max={self.state_max} must be a power of two (fixed point)")
+        if not (self.threshold / self.state_step).is_integer() or self.threshold >= self.state_max:
+            raise UserError(
+                f"threshold={self.threshold} must be a multiple of the membrane step "
+                f"{self.state_step} (state_bits={self.state_bits}, state_max={self.state_max}) "
+                f"and below state_max"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["conv_channels"] = list(self.conv_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Rebuild a spec, rejecting keys this version does not know."""
+        if not isinstance(data, dict):
+            raise UserError(f"model spec must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"unknown model spec key(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"{name}={value!r} must be an integer >= {low}")
+
+
+def _check_range(name: str, value: float, low: float, high: float, high_open: bool = False) -> None:
+    above = value >= high if high_open else value > high
+    if not isinstance(value, (int, float)) or value < low or above:
+        bracket = ")" if high_open else "]"
+        raise UserError(f"{name}={value!r} must lie in [{low}, {high}{bracket}")

@@ -1,0 +1,1 @@
+"""Datasets, the QAT loop, checkpoints and evaluation."""

@@ -1,0 +1,62 @@
+"""Training configuration: everything about a run that is not the network itself."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from common.errors import UserError, check_choice
+from model.spec import ModelSpec
+from quant_training.data import DATASETS
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser (Adam), data and bookkeeping of one QAT run."""
+
+    dataset: str = "mnist"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    limit: int | None = None  # first n training images; None = all
+    val_size: int = 5000
+    device: str = "auto"
+    max_minutes: float | None = None  # stop after the epoch that passes this wall time
+
+    def __post_init__(self) -> None:
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("device", self.device, DEVICES)
+        for name in ("epochs", "batch_size", "val_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"{name}={value!r} must be an integer >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise UserError(f"limit={self.limit} must be a positive number of training images")
+        if not self.lr > 0:
+            raise UserError(f"lr={self.lr} must be > 0")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise UserError(f"max_minutes={self.max_minutes} must be > 0")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("device='cuda' was asked for but no CUDA device is available")
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_name(spec: ModelSpec, config: TrainConfig) -> str:
+    """Default run folder name, e.g. snn_mnist_T10_w4_s8_direct_seed0."""
+    if spec.kind == "ann":
+        name = f"ann_{config.dataset}_w{spec.weight_bits}"
+    else:
+        name = (f"snn_{config.dataset}_T{spec.timesteps}_w{spec.weight_bits}"
+                f"_s{spec.state_bits}_{spec.encoding}")
+    name += f"_seed{config.seed}"
+    return name + (f"_n{config.limit}" if config.limit else "")

@@ -1,0 +1,108 @@
+"""MNIST-class datasets held in memory as uint8 tensors, with a fixed validation split.
+
+Images stay uint8 until a batch is drawn; a batch is float pixels p/255 in [0, 1] (the
+network's 8-bit input quantizer reproduces them exactly). The validation split is carved from
+the training set with a fixed seed (VAL_SPLIT_SEED), independent of the training seed, so
+every run of a dataset validates on the same images. The test set is only evaluated once,
+at the end of training.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torchvision import datasets
+
+from common.errors import UserError, check_choice
+
+DATASETS = {"mnist": datasets.MNIST, "fashion": datasets.FashionMNIST}
+DATA_DIR_ENV = "QSNN_DATA_DIR"
+DEFAULT_DATA_DIR = "data"
+VAL_SPLIT_SEED = 12345
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images (uint8, [N, 1, H, W]) and labels (int64, [N])."""
+
+    images: Tensor
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: Tensor) -> Split:
+        return Split(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+
+
+def resolve_data_dir(data_dir: str | None) -> Path:
+    """The dataset root: the argument, else $QSNN_DATA_DIR, else ./data."""
+    return Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def load_dataset(name: str, data_dir: str | Path, val_size: int = 5000,
+                 limit: int | None = None) -> Dataset:
+    """Load `name` ('mnist' | 'fashion'); `limit` keeps the first n training images."""
+    check_choice("dataset", name, DATASETS)
+    full_train = _load_split(name, Path(data_dir), train=True)
+    if not 0 < val_size < len(full_train):
+        raise UserError(f"val_size={val_size} must lie in 1..{len(full_train) - 1}")
+    order = torch.randperm(len(full_train), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
+    val, train = full_train.subset(order[:val_size]), full_train.subset(order[val_size:])
+    if limit is not None:
+        if limit < 1:
+            raise UserError(f"limit={limit} must be a positive number of training images")
+        train = train.subset(torch.arange(min(limit, len(train))))
+    return Dataset(name, train, val, _load_split(name, Path(data_dir), train=False))
+
+
+def _load_split(name: str, root: Path, train: bool) -> Split:
+    cls = DATASETS[name]
+    raw = root / cls.__name__ / "raw"
+    needed = [raw / Path(url).name.removesuffix(".gz") for url, _ in cls.resources]
+    if not all(path.is_file() for path in needed):
+        _download(cls, root)
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except Exception as err:  # a truncated or foreign IDX file
+        raise UserError(f"{cls.__name__} files under {raw} are unreadable "
+                        f"({type(err).__name__}: {err}); replace them and retry") from None
+    return Split(ds.data.unsqueeze(1).contiguous(), ds.targets.long())
+
+
+def _download(cls, root: Path) -> None:
+    try:
+        cls(str(root), train=True, download=True)
+    except Exception as err:
+        raise UserError(
+            f"{cls.__name__} not found in {root / cls.__name__ / 'raw'} and the download failed "
+            f"({type(err).__name__}); set DATA_DIR (or ${DATA_DIR_ENV}) to a folder holding "
+            f"{cls.__name__}/raw/, e.g. DATA_DIR=../shared/data"
+        ) from None
+
+
+def batches(split: Split, batch_size: int, device: torch.device,
+            generator: torch.Generator | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+    """Yield (pixels in [0, 1], labels) batches; shuffled when a generator is given."""
+    n = len(split)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        index = order[start:start + batch_size]
+        images = split.images[index].to(device, non_blocking=True)
+        yield images.float().div_(255.0), split.labels[index].to(device, non_blocking=True)
+
+
+def num_batches(split: Split, batch_size: int) -> int:
+    return -(-len(split) // batch_size)

@@ -1,0 +1,87 @@
+"""One training epoch and one evaluation pass, with tqdm progress bars."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from model.hooks import SpikeCounter
+from quant_training.data import Split, batches, num_batches
+
+EVAL_SEED = 0  # rate-encoded inputs are drawn from this seed at every evaluation
+PROGRESS_EVERY = 25  # batches between progress-bar updates (each one syncs with the device)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Mean cross-entropy loss, accuracy in %, wall time, and per LIF layer: spikes per image
+    (summed over timesteps) and neuron count."""
+
+    loss: float
+    accuracy_pct: float
+    images: int
+    seconds: float
+    spikes_per_image: dict[str, float] = field(default_factory=dict)
+    neurons: dict[str, int] = field(default_factory=dict)
+
+
+class _Tally:
+    """Running loss and correct-count sums, kept on the device to avoid per-batch syncs."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.images = 0
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
+        self.loss += loss.detach() * len(labels)
+        self.correct += (logits.argmax(1) == labels).sum()
+        self.images += len(labels)
+
+    def summary(self) -> tuple[float, float]:
+        images = max(self.images, 1)
+        return float(self.loss) / images, 100.0 * float(self.correct) / images
+
+
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, split: Split,
+                    batch_size: int, device: torch.device, generator: torch.Generator,
+                    desc: str) -> Result:
+    model.train()
+    tally, start = _Tally(device), time.perf_counter()
+    bar = tqdm(batches(split, batch_size, device, generator), total=num_batches(split, batch_size),
+               desc=desc, unit="batch", leave=False)
+    for i, (images, labels) in enumerate(bar):
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        tally.add(logits, labels, loss)
+        if i % PROGRESS_EVERY == 0:
+            mean_loss, acc = tally.summary()
+            bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{acc:.2f}%")
+    mean_loss, acc = tally.summary()
+    return Result(mean_loss, acc, tally.images, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
+             desc: str = "eval") -> Result:
+    """Loss, accuracy and spikes per image on `split`; rate encoding draws from EVAL_SEED."""
+    model.eval()
+    tally, start = _Tally(device), time.perf_counter()
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), SpikeCounter(model) as spikes:
+        torch.manual_seed(EVAL_SEED)
+        for images, labels in tqdm(batches(split, batch_size, device),
+                                   total=num_batches(split, batch_size), desc=desc,
+                                   unit="batch", leave=False):
+            logits = model(images)
+            tally.add(logits, labels, F.cross_entropy(logits, labels))
+    mean_loss, acc = tally.summary()
+    return Result(mean_loss, acc, tally.images, time.perf_counter() - start,
+                  spikes.per_image(tally.images), dict(spikes.neurons))

@@ -1,0 +1,261 @@
+"""Quantization-aware training of a spiking CNN or its ANN baseline (`make qat`).
+
+    python -m quant_training.train --timesteps 10 --weight-bits 4 --state-bits 8 --epochs 10
+
+Writes runs/<name>/: best.pt (best validation accuracy), last.pt (for --resume), history.csv
+(one row per epoch) and, once training has finished and the best checkpoint has been
+evaluated on the test set, metrics.json. Options are validated before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from common.atomic import write_json, write_with
+from common.errors import UserError, run_cli
+from model.network import build_model
+from model.spec import ModelSpec
+from quant_training.checkpoint import load_model, read_checkpoint, save_checkpoint
+from quant_training.config import TrainConfig, run_name
+from quant_training.data import VAL_SPLIT_SEED, Dataset, load_dataset, resolve_data_dir
+from quant_training.engine import Result, evaluate, train_one_epoch
+
+BEST, LAST, METRICS, HISTORY = "best.pt", "last.pt", "metrics.json", "history.csv"
+RESUMABLE_CHANGES = {"epochs", "max_minutes", "device"}  # may differ when resuming
+
+
+@dataclass
+class Progress:
+    """What a resumed run continues from."""
+
+    epochs_done: int = 0
+    best_epoch: int = 0
+    best_val_accuracy_pct: float = -1.0
+    elapsed_s: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m quant_training.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    net = p.add_argument_group("network (saved in the checkpoint's model spec)")
+    net.add_argument("--model", default="snn", help="snn | ann")
+    net.add_argument("--timesteps", type=int, default=10, help="T (snn only)")
+    net.add_argument("--weight-bits", type=int, default=8, help="2 | 4 | 8 | 32 (= float)")
+    net.add_argument("--state-bits", type=int, default=8, help="membrane bits: 4|8|16|32 (float)")
+    net.add_argument("--encoding", default="direct", help="direct | rate")
+    net.add_argument("--reset", default="subtract", help="subtract | zero")
+    net.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="any other model spec field, e.g. --set beta=0.25 (repeatable)")
+    run = p.add_argument_group("training")
+    run.add_argument("--dataset", default="mnist", help="mnist | fashion")
+    run.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    run.add_argument("--epochs", type=int, default=10)
+    run.add_argument("--batch-size", type=int, default=64)
+    run.add_argument("--lr", type=float, default=1e-3)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--limit", type=int, default=None, help="first n training images")
+    run.add_argument("--val-size", type=int, default=5000)
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    run.add_argument("--max-minutes", type=float, default=None,
+                     help="stop after the epoch that passes this much wall time")
+    out = p.add_argument_group("output")
+    out.add_argument("--runs-dir", default="runs")
+    out.add_argument("--name", default=None, help="run folder name (default from the options)")
+    out.add_argument("--resume", action="store_true", help="continue runs/<name> from last.pt")
+    return p.parse_args(argv)
+
+
+def spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    values = {"kind": args.model, "weight_bits": args.weight_bits, "state_bits": args.state_bits,
+              "encoding": args.encoding, "reset": args.reset,
+              "timesteps": 1 if args.model == "ann" else args.timesteps}
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item!r} must look like KEY=VALUE")
+        values[key.strip()] = _parse_value(text)
+    return ModelSpec.from_dict(values)
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    spec, config = spec_from_args(args), config_from_args(args)
+    data = load_dataset(config.dataset, resolve_data_dir(args.data_dir), config.val_size,
+                        config.limit)
+    run_dir = Path(args.runs_dir) / (args.name or run_name(spec, config))
+    resume = _resume_payload(run_dir, spec, config) if args.resume else _check_new(run_dir)
+    fit(spec, config, data, run_dir, resume)
+
+
+def _check_new(run_dir: Path) -> None:
+    if run_dir.exists() and any(run_dir.iterdir()):
+        hint = "it is finished" if (run_dir / METRICS).exists() else "resume it with --resume"
+        raise UserError(f"run folder {run_dir} already exists ({hint}); choose another --name "
+                        f"(NAME=...) or delete it")
+
+
+def _resume_payload(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> dict:
+    if (run_dir / METRICS).exists():
+        raise UserError(f"run {run_dir} has already finished; nothing to resume")
+    payload = read_checkpoint(run_dir / LAST)
+    saved = {**payload["spec"], **payload["train_config"]}
+    asked = {**spec.to_dict(), **config.to_dict()}
+    changed = sorted(k for k in asked if k not in RESUMABLE_CHANGES and saved.get(k) != asked[k])
+    if changed:
+        diffs = ", ".join(f"{k}: run has {saved.get(k)!r}, asked {asked[k]!r}" for k in changed)
+        raise UserError(f"cannot resume {run_dir} with different options ({diffs})")
+    return payload
+
+
+def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
+        resume: dict | None = None) -> dict:
+    """Train, keep the best checkpoint by validation accuracy, test it once; return metrics."""
+    device = config.torch_device()
+    torch.manual_seed(config.seed)
+    model = build_model(spec).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    progress = Progress()
+    if resume:
+        progress = _restore(resume, model, optimizer, shuffle)
+        print(f"resuming {run_dir} after epoch {progress.epochs_done}", file=sys.stderr)
+    start = time.perf_counter() - progress.elapsed_s
+    stopped_early = None
+    for epoch in range(progress.epochs_done + 1, config.epochs + 1):
+        desc = f"epoch {epoch}/{config.epochs}"
+        train = train_one_epoch(model, optimizer, data.train, config.batch_size, device,
+                                shuffle, desc)
+        val = evaluate(model, data.val, config.batch_size, device, desc=f"{desc} val")
+        is_best = val.accuracy_pct > progress.best_val_accuracy_pct
+        if is_best:
+            progress.best_epoch, progress.best_val_accuracy_pct = epoch, val.accuracy_pct
+            save_checkpoint(run_dir / BEST, spec, model, train_config=config.to_dict(),
+                            epoch=epoch, val_accuracy_pct=val.accuracy_pct)
+        progress.epochs_done, progress.elapsed_s = epoch, time.perf_counter() - start
+        progress.history.append(_history_row(epoch, train, val))
+        _save_last(run_dir, spec, config, model, optimizer, shuffle, progress)
+        print(f"{desc}: train loss {train.loss:.4f} acc {train.accuracy_pct:.2f}% | "
+              f"val loss {val.loss:.4f} acc {val.accuracy_pct:.2f}% | "
+              f"{train.images / train.seconds:.0f} img/s{' *best' if is_best else ''}",
+              file=sys.stderr)
+        if config.max_minutes and progress.elapsed_s > 60 * config.max_minutes:
+            stopped_early = f"max_minutes={config.max_minutes}"
+            break
+    return _finish(run_dir, spec, config, data, progress, stopped_early)
+
+
+def _history_row(epoch: int, train: Result, val: Result) -> dict:
+    return {"epoch": epoch, "train_loss": train.loss, "train_accuracy_pct": train.accuracy_pct,
+            "val_loss": val.loss, "val_accuracy_pct": val.accuracy_pct,
+            "train_seconds": train.seconds, "train_images_per_s": train.images / train.seconds}
+
+
+def _save_last(run_dir: Path, spec: ModelSpec, config: TrainConfig, model, optimizer,
+               shuffle: torch.Generator, progress: Progress) -> None:
+    rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    save_checkpoint(run_dir / LAST, spec, model, train_config=config.to_dict(),
+                    optimizer=optimizer.state_dict(), rng=rng, progress=vars(progress))
+    table = pd.DataFrame(progress.history)
+    write_with(run_dir / HISTORY, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def _restore(payload: dict, model, optimizer, shuffle: torch.Generator) -> Progress:
+    model.load_state_dict(payload["state_dict"])
+    optimizer.load_state_dict(payload["optimizer"])
+    torch.set_rng_state(payload["rng"]["torch"])
+    shuffle.set_state(payload["rng"]["shuffle"])
+    if "cuda" in payload["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+    return Progress(**payload["progress"])
+
+
+def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
+            progress: Progress, stopped_early: str | None) -> dict:
+    device = config.torch_device()
+    model, _, _ = load_model(run_dir / BEST)
+    test = evaluate(model.to(device), data.test, config.batch_size, device, desc="test")
+    metrics = {
+        "run": run_dir.name,
+        "spec": spec.to_dict(),
+        "train_config": config.to_dict(),
+        "data": {"dataset": data.name, "train_images": len(data.train),
+                 "val_images": len(data.val), "val_split_seed": VAL_SPLIT_SEED,
+                 "test_images": len(data.test)},
+        "epochs_completed": progress.epochs_done,
+        "stopped_early": stopped_early,
+        "best_epoch": progress.best_epoch,
+        "val_accuracy_pct": progress.best_val_accuracy_pct,
+        "test_accuracy_pct": test.accuracy_pct,
+        "test_loss": test.loss,
+        **spike_summary(test, spec),
+        "train_wall_time_s": progress.elapsed_s,
+        "device": _device_name(device),
+        "versions": _versions(),
+        "command": " ".join(sys.argv),
+    }
+    write_json(run_dir / METRICS, metrics)
+    print(f"test accuracy {test.accuracy_pct:.2f}% (best epoch {progress.best_epoch} of "
+          f"{progress.epochs_done} by validation accuracy {progress.best_val_accuracy_pct:.2f}%)",
+          file=sys.stderr)
+    print(f"run folder: {run_dir}")
+    return metrics
+
+
+def spike_summary(result: Result, spec: ModelSpec) -> dict:
+    """Spikes per image per LIF layer, their total, and firing rates (spikes / neurons / T)."""
+    if not result.spikes_per_image:
+        return {}
+    return {
+        "spikes_per_image": result.spikes_per_image,
+        "spikes_per_image_total": sum(result.spikes_per_image.values()),
+        "firing_rate": {name: count / (result.neurons[name] * spec.timesteps)
+                        for name, count in result.spikes_per_image.items()},
+    }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _versions() -> dict:
+    import brevitas
+    import torchvision
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "brevitas": brevitas.__version__,
+            "project_commit": commit}
+
+
+if __name__ == "__main__":
+    run_cli(main)
