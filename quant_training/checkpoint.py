@@ -33,9 +33,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"checkpoint {path} is corrupt or not loadable safely: {reason}") from None
+    except Exception as err:  # truncated, not a torch file, or holds objects other than tensors
+        raise UserError(f"checkpoint {path} is corrupt or not loadable safely "
+                        f"({type(err).__name__}; only tensors and plain containers are accepted)"
+                        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} is not a {FORMAT} file")
     return payload

@@ -85,3 +85,15 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
     mean_loss, acc = tally.summary()
     return Result(mean_loss, acc, tally.images, time.perf_counter() - start,
                   spikes.per_image(tally.images), dict(spikes.neurons))
+
+
+def spike_summary(result: Result, timesteps: int) -> dict:
+    """Spikes per image per LIF layer, their total, and firing rates (spikes / neurons / T)."""
+    if not result.spikes_per_image:
+        return {}
+    return {
+        "spikes_per_image": result.spikes_per_image,
+        "spikes_per_image_total": sum(result.spikes_per_image.values()),
+        "firing_rate": {name: count / (result.neurons[name] * timesteps)
+                        for name, count in result.spikes_per_image.items()},
+    }

@@ -27,7 +27,7 @@ from model.spec import ModelSpec
 from quant_training.checkpoint import load_model, read_checkpoint, save_checkpoint
 from quant_training.config import TrainConfig, run_name
 from quant_training.data import VAL_SPLIT_SEED, Dataset, load_dataset, resolve_data_dir
-from quant_training.engine import Result, evaluate, train_one_epoch
+from quant_training.engine import Result, evaluate, spike_summary, train_one_epoch
 
 BEST, LAST, METRICS, HISTORY = "best.pt", "last.pt", "metrics.json", "history.csv"
 RESUMABLE_CHANGES = {"epochs", "max_minutes", "device"}  # may differ when resuming
@@ -211,7 +211,7 @@ def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
         "val_accuracy_pct": progress.best_val_accuracy_pct,
         "test_accuracy_pct": test.accuracy_pct,
         "test_loss": test.loss,
-        **spike_summary(test, spec),
+        **spike_summary(test, spec.timesteps),
         "train_wall_time_s": progress.elapsed_s,
         "device": _device_name(device),
         "versions": _versions(),
@@ -223,18 +223,6 @@ def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
           file=sys.stderr)
     print(f"run folder: {run_dir}")
     return metrics
-
-
-def spike_summary(result: Result, spec: ModelSpec) -> dict:
-    """Spikes per image per LIF layer, their total, and firing rates (spikes / neurons / T)."""
-    if not result.spikes_per_image:
-        return {}
-    return {
-        "spikes_per_image": result.spikes_per_image,
-        "spikes_per_image_total": sum(result.spikes_per_image.values()),
-        "firing_rate": {name: count / (result.neurons[name] * spec.timesteps)
-                        for name, count in result.spikes_per_image.items()},
-    }
 
 
 def _device_name(device: torch.device) -> str:

@@ -1,0 +1,63 @@
+# Quantized spiking CNN toolkit. `make help` lists the targets and their variables.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+
+# Network and training (make qat)
+MODEL ?= snn
+TIMESTEPS ?= 10
+WBITS ?= 8
+STATE_BITS ?= 8
+ENCODING ?= direct
+RESET ?= subtract
+DATASET ?= mnist
+EPOCHS ?= 10
+BATCH ?= 64
+LR ?= 1e-3
+SEED ?= 0
+LIMIT ?=
+NAME ?=
+RESUME ?=
+DEVICE ?= auto
+# Paths
+DATA_DIR ?= $(or $(QSNN_DATA_DIR),data)
+RUNS_DIR ?= runs
+RUN ?=
+
+.PHONY: help setup qat eval test clean-venv
+
+help:
+	@echo "make setup                 create $(VENV) with the pinned toolchain (requirements.txt)"
+	@echo "make qat [VAR=value ...]   quantization-aware training -> $(RUNS_DIR)/<name>/"
+	@echo "    MODEL=snn|ann TIMESTEPS=$(TIMESTEPS) WBITS=2|4|8|32 STATE_BITS=4|8|16|32"
+	@echo "    ENCODING=direct|rate RESET=subtract|zero DATASET=mnist|fashion EPOCHS=$(EPOCHS)"
+	@echo "    BATCH=$(BATCH) LR=$(LR) SEED=$(SEED) LIMIT=<n train images> NAME=<run> RESUME=1 DEVICE=auto|cpu|cuda"
+	@echo "make eval [RUN=runs/<name>] evaluate a run's best checkpoint (default: latest run)"
+	@echo "make test                  run the test suite (minutes on 2 CPU cores)"
+	@echo "Paths: DATA_DIR=$(DATA_DIR) (or \$$QSNN_DATA_DIR) RUNS_DIR=$(RUNS_DIR)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+qat: setup
+	$(PY) -m quant_training.train --model $(MODEL) --timesteps $(TIMESTEPS) \
+	  --weight-bits $(WBITS) --state-bits $(STATE_BITS) --encoding $(ENCODING) --reset $(RESET) \
+	  --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH) --lr $(LR) --seed $(SEED) \
+	  --device $(DEVICE) --data-dir $(DATA_DIR) --runs-dir $(RUNS_DIR) \
+	  $(if $(LIMIT),--limit $(LIMIT)) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume)
+
+eval: setup
+	$(PY) -m quant_training.evaluate $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
+	  --device $(DEVICE)
+
+test: setup
+	QSNN_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,119 @@
+"""Model spec validation, quantizers, network shapes and checkpoint round trips."""
+import pytest
+import torch
+
+from common.errors import UserError
+from model.network import QuantCNN, SpikingCNN, build_model
+from model.spec import ModelSpec
+from quant_training.checkpoint import load_model, save_checkpoint
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("weight_bits", 3, "weight_bits=3 is not supported; allowed: 2, 4, 8, 32"),
+    ("timesteps", 0, "timesteps=0 must be an integer >= 1"),
+    ("state_bits", 5, "state_bits=5 is not supported"),
+    ("reset", "soft", "reset='soft' is not supported; allowed: subtract, zero"),
+    ("encoding", "latency", "encoding='latency'"),
+    ("beta", 1.5, "beta=1.5 must lie in [0.0, 1.0]"),
+    ("threshold", 0.3, "threshold=0.3 must be a multiple of the membrane step"),
+])
+def test_spec_rejects_bad_values_in_one_line(field, value, words):
+    with pytest.raises(UserError) as err:
+        ModelSpec(**{field: value})
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_spec_rejects_unknown_key_and_ann_with_timesteps():
+    with pytest.raises(UserError, match=r"unknown model spec key\(s\) \['colour'\]"):
+        ModelSpec.from_dict({"colour": "red"})
+    with pytest.raises(UserError, match="timesteps=10 is not allowed for kind='ann'"):
+        ModelSpec(kind="ann", timesteps=10)
+
+
+def test_spec_round_trips_through_dict():
+    spec = ModelSpec(timesteps=3, weight_bits=4, reset="zero", conv_channels=(8, 16))
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_quantized_weights_take_at_most_2_to_the_bits_values(bits):
+    model = build_model(ModelSpec(weight_bits=bits, timesteps=1))
+    for layer in (model.conv1, model.conv2, model.fc1, model.fc2):
+        values = torch.unique(layer.quant_weight().value)
+        assert 2 < len(values) <= 2**bits
+        scale = layer.quant_weight().scale
+        ints = values / scale
+        assert torch.allclose(ints, ints.round(), atol=1e-4)
+
+
+def test_float_weights_at_32_bits_and_lossless_input_quantizer():
+    model = build_model(ModelSpec(weight_bits=32, timesteps=1))
+    assert not model.conv1.weight_quant.is_quant_enabled
+    assert torch.equal(model.conv1.quant_weight(), model.conv1.weight)
+    pixels = torch.arange(256, dtype=torch.float32).reshape(1, 1, 16, 16) / 255
+    assert torch.allclose(model.input_quant(pixels), pixels, atol=1e-7)
+
+
+def test_networks_produce_logits_for_each_variant():
+    images = torch.rand(3, 1, 28, 28)
+    for spec in (ModelSpec(timesteps=2), ModelSpec(timesteps=2, encoding="rate", reset="zero"),
+                 ModelSpec(timesteps=2, pool="before_neuron", readout="sum"),
+                 ModelSpec(kind="ann", timesteps=1, weight_bits=4)):
+        model = build_model(spec)
+        assert isinstance(model, SpikingCNN if spec.kind == "snn" else QuantCNN)
+        assert model(images).shape == (3, 10)
+
+
+def test_direct_encoding_computes_conv1_once_per_image():
+    model = build_model(ModelSpec(timesteps=5))
+    calls = []
+    model.conv1.register_forward_hook(lambda *_: calls.append(1))
+    model(torch.rand(2, 1, 28, 28))
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("spec", [ModelSpec(timesteps=2, weight_bits=4),
+                                  ModelSpec(kind="ann", timesteps=1, weight_bits=4)])
+def test_checkpoint_round_trip_rebuilds_identical_network(tmp_path, spec):
+    torch.manual_seed(0)
+    model = build_model(spec)
+    model.train()
+    model(torch.rand(8, 1, 28, 28))  # let runtime-statistics quantizers (QuantReLU) initialise
+    model.eval()
+    images = torch.rand(4, 1, 28, 28)
+    expected = model(images)
+    save_checkpoint(tmp_path / "best.pt", spec, model, epoch=1)
+    loaded, loaded_spec, payload = load_model(tmp_path / "best.pt")
+    assert loaded_spec == spec and payload["epoch"] == 1
+    assert torch.equal(loaded(images), expected)
+
+
+def test_corrupt_and_missing_checkpoints_give_one_line_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_model(tmp_path / "nothing.pt")
+    truncated = tmp_path / "truncated.pt"
+    spec = ModelSpec(timesteps=1)
+    save_checkpoint(truncated, spec, build_model(spec))
+    truncated.write_bytes(truncated.read_bytes()[:5000])
+    with pytest.raises(UserError, match="corrupt or not loadable safely") as err:
+        load_model(truncated)
+    assert "\n" not in str(err.value)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(UserError, match="is not a qsnn-checkpoint/1 file"):
+        load_model(foreign)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path(__import__('os').environ['PWNED']).touch()",))
+
+
+def test_checkpoint_with_code_is_refused_without_running_it(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("PWNED", str(marker))
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "qsnn-checkpoint/1", "payload": _Exploit()}, evil)
+    with pytest.raises(UserError, match="corrupt or not loadable safely"):
+        load_model(evil)
+    assert not marker.exists()
