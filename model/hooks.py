@@ -1,6 +1,8 @@
-"""Instrumentation: count the spikes each LIF layer emits, with forward hooks."""
+"""Instrumentation with forward hooks: spikes per LIF layer, and the full workload probe."""
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.lif import LIF
@@ -36,3 +38,110 @@ class SpikeCounter:
 
     def per_image(self, num_images: int) -> dict[str, float]:
         return {name: float(total) / num_images for name, total in self.totals.items()}
+
+
+def fanout_map(layer: nn.Module, input_shape: torch.Size, output_shape: torch.Size) -> Tensor:
+    """How many outputs each input element of `layer` drives (its exact fan-out).
+
+    Linear: out_features for every input. Conv2d (groups 1, dilation 1): C_out times the number
+    of output positions whose receptive field holds the input position, i.e. the transposed
+    convolution of an all-ones output map with an all-ones kernel; at padded borders this is
+    less than C_out * k * k. Returns a tensor broadcastable to one input sample.
+    """
+    if isinstance(layer, nn.Linear):
+        return torch.full((input_shape[-1],), float(layer.out_features))
+    if not isinstance(layer, nn.Conv2d) or layer.groups != 1 or layer.dilation != (1, 1):
+        raise TypeError(f"no fan-out rule for {type(layer).__name__}")
+    height, width = input_shape[-2:]
+    kernel = torch.ones(1, 1, *layer.kernel_size)
+    reach = F.conv_transpose2d(torch.ones(1, 1, *output_shape[-2:]), kernel, stride=layer.stride,
+                               padding=layer.padding)
+    reach = F.pad(reach, (0, width - reach.shape[-1], 0, height - reach.shape[-2]))
+    return reach[0] * layer.out_channels
+
+
+class WorkloadProbe:
+    """Per-image counts for every stage and timestep of a network, from forward hooks.
+
+    For each Stage (weight layer + neuron) and call t of its weight layer:
+      input_events = nonzero inputs;
+      synops       = sum_i x_i * fanout_i   if the stage's input is binary (accumulates),
+      dense_macs   = sum_i fanout_i          otherwise (every connection is computed);
+    and for each call t of its neuron: output_events = nonzero outputs (spikes for a LIF).
+    Counts are accumulated as sums and sums of squares over images (no host syncs), so
+    `summary()` gives the mean and standard deviation per image.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.stages = model.stages()
+        self.shapes: dict[str, dict[str, list[int]]] = {}  # stage -> input/output/neuron shape
+        self.fanouts: dict[str, Tensor] = {}  # stage -> fan-out of one input sample
+        self._sums: dict[tuple[str, str, int], list[Tensor]] = {}
+        self._calls: dict[str, int] = {}
+        self._handles: list = []
+
+    def __enter__(self) -> WorkloadProbe:
+        self._handles.append(self.model.register_forward_pre_hook(self._new_forward))
+        for stage in self.stages:
+            self._handles.append(stage.synapse.register_forward_hook(self._synapse_hook(stage)))
+            if stage.neuron is not None:
+                self._handles.append(stage.neuron.register_forward_hook(self._neuron_hook(stage)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _new_forward(self, module, inputs) -> None:
+        self._calls.clear()
+
+    def _tick(self, key: str) -> int:
+        t = self._calls.get(key, 0)
+        self._calls[key] = t + 1
+        return t
+
+    def _synapse_hook(self, stage):
+        def hook(module, inputs, output) -> None:
+            x = inputs[0].detach()
+            t = self._tick(f"{stage.name}/synapse")
+            shapes = self.shapes.setdefault(stage.name, {})
+            shapes.update(input=list(x.shape[1:]), output=list(output.shape[1:]))
+            fanout = self._fanout(stage.name, module, x.shape, output.shape).to(x.device)
+            self._add(stage.name, "input_events", t, (x != 0).flatten(1).sum(1))
+            if stage.binary_input:
+                self._add(stage.name, "synops", t, (x * fanout).flatten(1).sum(1))
+            else:
+                macs = fanout.expand(x.shape[1:]).sum().expand(x.shape[0])
+                self._add(stage.name, "dense_macs", t, macs)
+        return hook
+
+    def _neuron_hook(self, stage):
+        def hook(module, inputs, output) -> None:
+            y = (output[0] if isinstance(output, tuple) else output).detach()
+            t = self._tick(f"{stage.name}/neuron")
+            self.shapes.setdefault(stage.name, {})["neuron"] = list(y.shape[1:])
+            self._add(stage.name, "output_events", t, (y != 0).flatten(1).sum(1))
+        return hook
+
+    def _fanout(self, name: str, module, input_shape, output_shape) -> Tensor:
+        if name not in self.fanouts:
+            self.fanouts[name] = fanout_map(module, input_shape, output_shape)
+        return self.fanouts[name]
+
+    def _add(self, stage: str, metric: str, t: int, per_image: Tensor) -> None:
+        v = per_image.double()
+        sums = self._sums.setdefault((stage, metric, t), [v.new_zeros(()), v.new_zeros(()), 0])
+        sums[0] += v.sum()
+        sums[1] += (v * v).sum()
+        sums[2] += len(v)
+
+    def summary(self) -> dict[str, dict[str, dict[int, tuple[float, float]]]]:
+        """{stage: {metric: {t: (mean per image, std across images)}}}, t counted from 0."""
+        out: dict = {}
+        for (stage, metric, t), (total, squares, n) in sorted(self._sums.items()):
+            mean = float(total) / n
+            var = max(float(squares) / n - mean * mean, 0.0)
+            out.setdefault(stage, {}).setdefault(metric, {})[t] = (mean, var ** 0.5)
+        return out

@@ -1,6 +1,8 @@
 """The seed spiking CNN and its ANN baseline, both built from a ModelSpec."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from brevitas import nn as qnn
 from torch import Tensor, nn
@@ -10,11 +12,23 @@ from model.quantizers import PixelQuant, weight_quant_kwargs
 from model.spec import FLOAT_BITS, ModelSpec
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A weight layer and the neuron that follows it (LIF or ReLU; None for the readout)."""
+
+    name: str
+    synapse: nn.Module
+    neuron: nn.Module | None
+    pooled: bool  # a 2x2 max pool follows the weight layer (before or after the neuron)
+    binary_input: bool  # inputs are spikes in {0, 1}: accumulate-only synaptic operations
+
+
 class Synapses(nn.Module):
     """The four weight layers shared by both networks: conv1, conv2, fc1, fc2 (Brevitas)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
+        self.spec = spec
         c1, c2 = spec.conv_channels
         wq = weight_quant_kwargs(spec.weight_bits)
         self.input_quant = qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
@@ -22,6 +36,19 @@ class Synapses(nn.Module):
         self.conv2 = qnn.QuantConv2d(c1, c2, 3, padding=1, **wq)
         self.fc1 = qnn.QuantLinear(spec.flat_features, spec.hidden, bias=True, **wq)
         self.fc2 = qnn.QuantLinear(spec.hidden, spec.num_classes, bias=True, **wq)
+
+    def neurons(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        raise NotImplementedError
+
+    def stages(self) -> list[Stage]:
+        """The network's layers in data-flow order, for profiling and export."""
+        n1, n2, n3 = self.neurons()
+        snn = self.spec.kind == "snn"
+        first_binary = snn and self.spec.encoding == "rate"
+        return [Stage("conv1", self.conv1, n1, True, first_binary),
+                Stage("conv2", self.conv2, n2, True, snn),
+                Stage("fc1", self.fc1, n3, False, snn),
+                Stage("fc2", self.fc2, None, False, snn)]
 
 
 class SpikingCNN(Synapses):
@@ -34,10 +61,12 @@ class SpikingCNN(Synapses):
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        self.spec = spec
         self.lif1, self.lif2, self.lif3 = LIF(spec), LIF(spec), LIF(spec)
         self.pool = nn.MaxPool2d(2)
         self.dropout = nn.Dropout(spec.dropout)
+
+    def neurons(self) -> tuple[LIF, LIF, LIF]:
+        return self.lif1, self.lif2, self.lif3
 
     def forward(self, images: Tensor) -> Tensor:
         pixels = self.input_quant(images)
@@ -72,10 +101,12 @@ class QuantCNN(Synapses):
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        self.spec = spec
         self.relu1, self.relu2, self.relu3 = (_relu(spec.weight_bits) for _ in range(3))
         self.pool = nn.MaxPool2d(2)
         self.dropout = nn.Dropout(spec.dropout)
+
+    def neurons(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        return self.relu1, self.relu2, self.relu3
 
     def forward(self, images: Tensor) -> Tensor:
         x = self.pool(self.relu1(self.conv1(self.input_quant(images))))

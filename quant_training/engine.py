@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from model.hooks import SpikeCounter
+from model.hooks import SpikeCounter, WorkloadProbe
 from quant_training.data import Split, batches, num_batches
 
 EVAL_SEED = 0  # rate-encoded inputs are drawn from this seed at every evaluation
@@ -70,12 +71,16 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, split: S
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
-             desc: str = "eval") -> Result:
-    """Loss, accuracy and spikes per image on `split`; rate encoding draws from EVAL_SEED."""
+             desc: str = "eval", probe: WorkloadProbe | None = None) -> Result:
+    """Loss, accuracy and spikes per image on `split`; rate encoding draws from EVAL_SEED.
+
+    A WorkloadProbe, if given, records the full workload during the same pass.
+    """
     model.eval()
     tally, start = _Tally(device), time.perf_counter()
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), SpikeCounter(model) as spikes:
+    with (torch.random.fork_rng(devices=devices), SpikeCounter(model) as spikes,
+          probe or nullcontext()):
         torch.manual_seed(EVAL_SEED)
         for images, labels in tqdm(batches(split, batch_size, device),
                                    total=num_batches(split, batch_size), desc=desc,

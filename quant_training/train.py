@@ -3,8 +3,8 @@
     python -m quant_training.train --timesteps 10 --weight-bits 4 --state-bits 8 --epochs 10
 
 Writes runs/<name>/: best.pt (best validation accuracy), last.pt (for --resume), history.csv
-(one row per epoch) and, once training has finished and the best checkpoint has been
-evaluated on the test set, metrics.json. Options are validated before anything is written.
+(one row per epoch) and, once training has finished, the best checkpoint's single test pass:
+metrics.json and the workload profile (profile.json, profile.csv; see common/profile.py). Options are validated before anything is written.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from quant_training.checkpoint import load_model, read_checkpoint, save_checkpoi
 from quant_training.config import TrainConfig, run_name
 from quant_training.data import VAL_SPLIT_SEED, Dataset, load_dataset, resolve_data_dir
 from quant_training.engine import Result, evaluate, spike_summary, train_one_epoch
+from quant_training.profile import profile_model, write_profile
 
 BEST, LAST, METRICS, HISTORY = "best.pt", "last.pt", "metrics.json", "history.csv"
 RESUMABLE_CHANGES = {"epochs", "max_minutes", "device"}  # may differ when resuming
@@ -197,7 +198,9 @@ def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
             progress: Progress, stopped_early: str | None) -> dict:
     device = config.torch_device()
     model, _, _ = load_model(run_dir / BEST)
-    test = evaluate(model.to(device), data.test, config.batch_size, device, desc="test")
+    test, profile = profile_model(model.to(device), spec, data.test, config.batch_size, device,
+                                  run_dir.name, data.name, "test")
+    write_profile(run_dir, profile)
     metrics = {
         "run": run_dir.name,
         "spec": spec.to_dict(),

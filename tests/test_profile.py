@@ -1,0 +1,163 @@
+"""Workload profile: hand-counted fan-outs, invariants, a sinabs cross-check, the schema."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from common.errors import UserError
+from common.profile import load_profile, profile_table, validate_profile
+from model.hooks import WorkloadProbe, fanout_map
+from model.network import build_model
+from model.spec import ModelSpec
+from quant_training.data import Split
+from quant_training.profile import profile_model
+
+SMALL = dict(conv_channels=(4, 8), hidden=16, timesteps=3)
+
+
+def profile_of(spec: ModelSpec, images: torch.Tensor, seed: int = 0) -> dict:
+    torch.manual_seed(seed)
+    model = build_model(spec).eval()
+    split = Split((images * 255).round().to(torch.uint8), torch.zeros(len(images), dtype=torch.long))
+    _, profile = profile_model(model, spec, split, 64, torch.device("cpu"), "test", "mnist", "test")
+    return profile
+
+
+def layer(profile: dict, name: str) -> dict:
+    return next(item for item in profile["layers"] if item["name"] == name)
+
+
+def one_pixel_image(y: int, x: int) -> torch.Tensor:
+    image = torch.zeros(1, 1, 28, 28)
+    image[0, 0, y, x] = 1.0
+    return image
+
+
+@pytest.mark.parametrize("y, x, reach", [(0, 0, 4), (0, 13, 6), (14, 14, 9), (27, 27, 4)])
+def test_single_input_spike_drives_its_exact_conv_fanout(y, x, reach):
+    # Rate encoding with a single white pixel: exactly one input spike per step into conv1.
+    spec = ModelSpec(encoding="rate", **SMALL)
+    conv1 = layer(profile_of(spec, one_pixel_image(y, x)), "conv1")
+    for step in conv1["per_timestep"]:
+        assert step["input_events"] == 1
+        assert step["synops"] == 4 * reach  # 4 output channels x valid kernel positions
+        assert step["dense_macs"] == 0
+
+
+def test_fanout_map_by_hand():
+    conv = torch.nn.Conv2d(2, 5, 3, padding=1)
+    fan = fanout_map(conv, torch.Size([1, 2, 6, 6]), torch.Size([1, 5, 6, 6]))
+    assert fan[0, 0, 0].item() == 5 * 4 and fan[0, 0, 3].item() == 5 * 6 and fan[0, 2, 3] == 45
+    linear = torch.nn.Linear(7, 3)
+    assert fanout_map(linear, torch.Size([1, 7]), torch.Size([1, 3])).tolist() == [3.0] * 7
+    strided = torch.nn.Conv2d(1, 1, 3, stride=2, padding=1)
+    fan = fanout_map(strided, torch.Size([1, 1, 5, 5]), torch.Size([1, 1, 3, 3]))
+    rows = torch.tensor([1.0, 2, 1, 2, 1])  # input rows 1 and 3 lie in two strided windows
+    assert torch.equal(fan[0], rows[:, None] * rows[None, :])
+
+
+def test_linear_synops_are_events_times_fanout_and_direct_conv1_is_dense_once():
+    images = torch.rand(6, 1, 28, 28)
+    profile = profile_of(ModelSpec(**SMALL), images)
+    conv1, fc1, fc2 = layer(profile, "conv1"), layer(profile, "fc1"), layer(profile, "fc2")
+    assert conv1["computed_once"] and not conv1["binary_input"]
+    dense = [step["dense_macs"] for step in conv1["per_timestep"]]
+    assert dense == [4 * (28 * 3 - 2) ** 2, 0, 0]  # 4 channels x sum of 3x3 reach over 28x28
+    for item, fan in ((fc1, 16), (fc2, 10)):
+        for step in item["per_timestep"]:
+            assert step["synops"] == pytest.approx(step["input_events"] * fan)
+
+
+def test_synops_equal_an_output_side_count(mnist_small):
+    """Independent count: synops = sum over outputs of active inputs in their receptive field."""
+    spec = ModelSpec(**SMALL)
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    images = mnist_small.test.images[:8].float() / 255
+    inputs = []
+    model.conv2.register_forward_hook(lambda m, i, o: inputs.append(i[0].detach()))
+    with WorkloadProbe(model) as probe, torch.no_grad():
+        model(images)
+    measured = probe.summary()["conv2"]["synops"]
+    for t, spikes in enumerate(inputs):
+        ones = torch.ones(8, spikes.shape[1], 3, 3)
+        per_image = F.conv2d(spikes, ones, padding=1).sum((1, 2, 3))
+        assert measured[t][0] == pytest.approx(per_image.mean().item(), rel=1e-9)
+        assert per_image.mean() > 0
+
+
+def test_pooling_placement_changes_neurons_and_events(mnist_small):
+    images = mnist_small.test.images[:16].float() / 255
+    after = profile_of(ModelSpec(**SMALL, pool="after_neuron"), images)
+    before = profile_of(ModelSpec(**SMALL, pool="before_neuron"), images)
+    assert layer(after, "conv1")["neurons"] == 4 * 28 * 28
+    assert layer(before, "conv1")["neurons"] == 4 * 14 * 14
+    # pooling after the neuron ORs 2x2 spikes: conv2 sees at most the spikes conv1 emitted
+    for conv1, conv2 in zip(layer(after, "conv1")["per_timestep"],
+                            layer(after, "conv2")["per_timestep"]):
+        assert conv2["input_events"] <= conv1["output_events"]
+    for conv1, conv2 in zip(layer(before, "conv1")["per_timestep"],
+                            layer(before, "conv2")["per_timestep"]):
+        assert conv2["input_events"] == pytest.approx(conv1["output_events"])
+
+
+def test_invariants_and_ann_has_no_accumulates(mnist_small):
+    images = mnist_small.test.images[:16].float() / 255
+    snn = profile_of(ModelSpec(**SMALL, encoding="rate"), images)
+    for item in snn["layers"]:
+        assert item["totals"]["output_events"] <= item["neurons"] * snn["timesteps"]
+        assert item["totals"]["weight_reads"] == pytest.approx(
+            item["totals"]["synops"] + item["totals"]["dense_macs"])
+        for step in item["per_timestep"]:
+            assert step["synops"] <= step["input_events"] * item["max_fanout"] + 1e-6
+    ann = profile_of(ModelSpec(kind="ann", timesteps=1, conv_channels=(4, 8), hidden=16), images)
+    assert ann["totals"]["synops"] == 0 and ann["totals"]["dense_macs"] > 0
+    assert ann["totals"]["potential_reads"] == 0
+
+
+def test_synops_agree_with_sinabs_hooks(mnist_small):
+    """Cross-check against sinabs' synaptic-operation hooks on the same network and inputs."""
+    from sinabs.hooks import conv_layer_synops_hook, linear_layer_synops_hook
+
+    spec = ModelSpec(encoding="rate", timesteps=4)
+    torch.manual_seed(1)
+    model = build_model(spec).eval()
+    theirs: dict[str, list[float]] = {}
+    for name in ("conv1", "conv2", "fc1", "fc2"):
+        module = getattr(model, name)
+        module.register_forward_hook(
+            conv_layer_synops_hook if name.startswith("conv") else linear_layer_synops_hook)
+        module.register_forward_hook(lambda m, i, o, name=name: theirs.setdefault(name, []).append(
+            float(m.hook_data["layer_synops_per_timestep"])))
+    images = mnist_small.test.images[:32].float() / 255
+    torch.manual_seed(2)
+    with WorkloadProbe(model) as probe, torch.no_grad():
+        model(images)
+    ours = probe.summary()
+    for name, per_step in theirs.items():
+        assert len(per_step) == spec.timesteps
+        for t, value in enumerate(per_step):
+            assert ours[name]["synops"][t][0] == pytest.approx(value, rel=1e-5), (name, t)
+    assert sum(theirs["conv2"]) > 0
+
+
+def test_profile_schema_round_trip_and_rejections(tmp_path, mnist_small):
+    profile = profile_of(ModelSpec(**SMALL), mnist_small.test.images[:4].float() / 255)
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    assert load_profile(path)["timesteps"] == 3
+    table = profile_table(profile)
+    assert len(table) == 4 * 3 and {"layer", "t", "synops", "weight_bits"} <= set(table.columns)
+    bad = json.loads(json.dumps(profile))
+    bad["layers"][1]["per_timestep"][0]["synops"] = -1
+    with pytest.raises(UserError, match="conv2 t=1: synops=-1 must be a number >= 0"):
+        validate_profile(bad)
+    del bad["layers"][0]["neurons"]
+    with pytest.raises(UserError, match=r"lacks field\(s\) \['neurons'\]"):
+        validate_profile(bad)
+    with pytest.raises(UserError, match="has schema 'other/1'"):
+        validate_profile({**profile, "schema": "other/1"})
+    path.write_text("{not json")
+    with pytest.raises(UserError, match="is not valid JSON"):
+        load_profile(path)
