@@ -25,8 +25,9 @@ DEVICE ?= auto
 DATA_DIR ?= $(or $(QSNN_DATA_DIR),data)
 RUNS_DIR ?= runs
 RUN ?=
+SPLIT ?= test
 
-.PHONY: help setup qat eval test clean-venv
+.PHONY: help setup qat eval profile test clean-venv
 
 help:
 	@echo "make setup                 create $(VENV) with the pinned toolchain (requirements.txt)"
@@ -35,6 +36,7 @@ help:
 	@echo "    ENCODING=direct|rate RESET=subtract|zero DATASET=mnist|fashion EPOCHS=$(EPOCHS)"
 	@echo "    BATCH=$(BATCH) LR=$(LR) SEED=$(SEED) LIMIT=<n train images> NAME=<run> RESUME=1 DEVICE=auto|cpu|cuda"
 	@echo "make eval [RUN=runs/<name>] evaluate a run's best checkpoint (default: latest run)"
+	@echo "make profile [RUN=...] [LIMIT=n] [SPLIT=test|val]  workload profile -> <run>/profile.json"
 	@echo "make test                  run the test suite (minutes on 2 CPU cores)"
 	@echo "Paths: DATA_DIR=$(DATA_DIR) (or \$$QSNN_DATA_DIR) RUNS_DIR=$(RUNS_DIR)"
 
@@ -56,6 +58,10 @@ qat: setup
 eval: setup
 	$(PY) -m quant_training.evaluate $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
 	  --device $(DEVICE)
+
+profile: setup
+	$(PY) -m quant_training.profile $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
+	  --split $(SPLIT) $(if $(LIMIT),--limit $(LIMIT))
 
 test: setup
 	QSNN_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q tests
