@@ -59,6 +59,7 @@ LAYER_FIELDS: dict[str, str] = {
     "input_bits": "bits per input value (1 for spikes)",
     "output_bits": "bits per output value (1 for spikes)",
     "max_fanout": "largest fan-out of one input element",
+    "connections": "synapses used by one full input (sum of all fan-outs) = dense MACs per pass",
     "totals": "sum over t of every STEP_FIELDS count (per inference)",
 }
 

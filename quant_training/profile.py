@@ -68,6 +68,7 @@ def _layer(spec: ModelSpec, stage: Stage, probe: WorkloadProbe, measured: dict) 
         "input_bits": 1 if stage.binary_input else act_bits,
         "output_bits": {"lif": 1, "relu": spec.weight_bits, "readout": READOUT_BITS}[neuron],
         "max_fanout": float(probe.fanouts[stage.name].max()),
+        "connections": float(probe.fanouts[stage.name].expand(shapes["input"]).sum()),
     }
     steps = [_step(t, layer, measured, snn, spec.timesteps) for t in range(1, spec.timesteps + 1)]
     layer["per_timestep"] = steps

@@ -1,0 +1,1 @@
+"""Analytic cost models (digital, IMC, FPGA) over workload profiles; numpy and pandas only."""

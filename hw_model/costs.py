@@ -1,0 +1,43 @@
+"""What every cost model returns, and the small formulas they share."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Costs:
+    """One target's estimate of one workload under one configuration.
+
+    Per row (layer, timestep): energy by component, cycles, latency. Per layer: area and FPGA
+    resources. `inference_latency_ns` may be less than the sum of row latencies when the
+    target pipelines layers; `shared_area_mm2` is area no single layer owns.
+    """
+
+    energy_pj: dict[str, np.ndarray]
+    cycles: np.ndarray
+    latency_ns: np.ndarray
+    inference_latency_ns: float
+    area_mm2: np.ndarray
+    shared_area_mm2: float = 0.0
+    resources: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def total_energy_pj(self) -> np.ndarray:
+        return sum(self.energy_pj.values())
+
+
+def linear_in_bits(bits: np.ndarray, at: tuple[float, float], to: tuple[float, float]) -> np.ndarray:
+    """y(bits) through the points `at` and `to`; proportional to bits below the first point.
+
+    Used for adders (energy and area grow with width) and, over the partial-product count
+    a*w, for array multipliers.
+    """
+    (x0, y0), (x1, y1) = at, to
+    bits = np.asarray(bits, dtype=float)
+    return np.where(bits < x0, y0 * bits / x0, y0 + (bits - x0) * (y1 - y0) / (x1 - x0))
+
+
+def ns_per_cycle(clock_mhz: float) -> float:
+    return 1e3 / clock_mhz

@@ -1,0 +1,179 @@
+"""FPGA dataflow accelerator (FINN): the FINN-R analytical model, T timesteps per inference.
+
+Each weight layer is an MVAU with MW = fan-in (C_in k^2 or F_in) columns, MH = outputs
+(C_out or F_out) rows, numInputVectors = output positions, folded by PE (rows) and SIMD
+(columns). Formulas as finn-plus 1.6.1 implements FINN-R (Blott et al., TRETS 2018) for
+MVAU_hls with resType "lut", weights in BRAM (ram_style auto), no fused activation:
+
+    cycles = (MH / PE) (MW / SIMD) vectors
+    LUT    = int(300 + 1.1 PE (mult + adder + acc))
+             mult  = SIMD (2 ceil((W + A) / 6) - 1) (W + A),  adder = (W + A)(2 SIMD - 1)
+             alpha = log2 MW + W + A - 1 - signed(A),  acc = min(32, ceil(alpha + log2(1 + 2^-alpha) + 1))
+    BRAM18 = FINN's step table over depth MW MH / (PE SIMD) and width PE SIMD W
+
+The project adds what a spiking layer needs beyond the MVAU (finn-plus has no LIF layer):
+a membrane memory (PE banks of neurons / PE words of s bits, BRAM18 1K x 18), LIF logic
+(lif_luts_per_state_bit LUTs per bit per PE lane), and for convolutions the sliding-window
+unit (swu_base_luts, a (k - 1) rows + k pixel line buffer).
+Folding: like FINN's SetFolding, SIMD then PE grow over divisors until a layer's cycles per
+timestep fit clock / (target_fps T); without a target, PE = SIMD = 1.
+Latency: layers stream as a pipeline, so an inference takes sum_l cycles_l + (T - 1) max_l
+cycles_l (a layer computed once runs only in the first pass). Power: static + clock x
+(LUT, BRAM18, DSP) x per-resource constants; energy = power x latency.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from common.errors import UserError
+from hw_model.constants import Table
+from hw_model.costs import Costs, ns_per_cycle
+from hw_model.workload import Workload
+
+NAME = "fpga"
+PARTS = ("xc7z020", "xczu7ev")
+REQUIRED = tuple(f"{p}_{r}" for p in PARTS for r in ("lut", "bram18", "uram", "dsp",
+                                                       "static_power")) + (
+    "clock_mhz", "lut_power", "bram18_power", "dsp_power", "lif_luts_per_state_bit",
+    "swu_base_luts")
+MAX_ACC_BITS = 32
+
+
+@dataclass(frozen=True)
+class Config:
+    part: str
+    clock_mhz: float
+    target_fps: float | None = None
+
+    def label(self) -> str:
+        fps = f"{self.target_fps:g}fps" if self.target_fps else "minfold"
+        return f"{self.part}-{self.clock_mhz:g}MHz-{fps}"
+
+
+def default_config(table: Table) -> Config:
+    return Config("xc7z020", table.v("clock_mhz"), 1000.0)
+
+
+def sweep_configs(table: Table) -> list[Config]:
+    return [Config(part, clock, fps) for part in PARTS for clock in (100.0, 200.0)
+            for fps in (None, 100.0, 1000.0, 10000.0, 100000.0)]
+
+
+def mvau_cycles(mw: int, mh: int, pe: int, simd: int, vectors: int) -> int:
+    return int((mh / pe) * (mw / simd) * vectors)
+
+
+def mvau_luts(mw: int, mh: int, pe: int, simd: int, w_bits: int, a_bits: int,
+              a_signed: bool = False) -> int:
+    wa = w_bits + a_bits
+    mult = simd * (2 * math.ceil(wa / 6) - 1) * wa
+    adder = wa * (2 * simd - 1)
+    alpha = math.log2(mw) + w_bits + a_bits - 1 - int(a_signed)
+    acc = min(MAX_ACC_BITS, math.ceil(alpha + math.log2(1 + 2**-alpha) + 1))
+    return int(300 + 1.1 * pe * (mult + adder + acc))
+
+
+def mvau_bram18(mw: int, mh: int, pe: int, simd: int, w_bits: int) -> int:
+    depth = mw * mh / (pe * simd)
+    width = pe * simd * w_bits
+    if width == 1:
+        return math.ceil(depth / 16384)
+    if width == 2:
+        return math.ceil(depth / 8192)
+    if width <= 4:
+        return math.ceil(depth / 4096) * math.ceil(width / 4)
+    if width <= 9:
+        return math.ceil(depth / 2048) * math.ceil(width / 9)
+    if width <= 18 or depth > 512:
+        return math.ceil(depth / 1024) * math.ceil(width / 18)
+    return math.ceil(depth / 512) * math.ceil(width / 36)
+
+
+def fold(mw: int, mh: int, vectors: int, target_cycles: float | None) -> tuple[int, int]:
+    """(PE, SIMD): SIMD grows first, then PE, over divisors, until cycles <= target."""
+    pe = simd = 1
+    if target_cycles is None:
+        return pe, simd
+    for simd in _divisors(mw):
+        if mvau_cycles(mw, mh, pe, simd, vectors) <= target_cycles:
+            return pe, simd
+    for pe in _divisors(mh):
+        if mvau_cycles(mw, mh, pe, simd, vectors) <= target_cycles:
+            break
+    return pe, simd
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@dataclass(frozen=True)
+class LayerHardware:
+    pe: int
+    simd: int
+    cycles: int
+    lut: int
+    bram18: int
+
+
+def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardware]:
+    layer = w.layer
+    steps = w.timesteps
+    target = (config.clock_mhz * 1e6 / (config.target_fps * steps)) if config.target_fps else None
+    out = []
+    for i in range(len(w.layer_names)):
+        mw, mh = int(layer["fan_in"][i]), int(layer["out_channels"][i])
+        vectors = int(layer["positions"][i])
+        wb, ab = int(min(layer["weight_bits"][i], 32)), int(min(layer["input_bits"][i], 32))
+        pe, simd = fold(mw, mh, vectors, target)
+        lut = mvau_luts(mw, mh, pe, simd, wb, ab)
+        bram = mvau_bram18(mw, mh, pe, simd, wb)
+        if layer["is_lif"][i]:
+            s = int(layer["state_bits"][i])
+            depth = math.ceil(layer["neurons"][i] / pe)
+            bram += pe * math.ceil(depth / 1024) * math.ceil(s / 18)
+            lut += int(pe * s * table.v("lif_luts_per_state_bit"))
+        if layer["kernel"][i] > 1:
+            k = int(layer["kernel"][i])
+            line_bits = ((k - 1) * layer["input_width"][i] + k) * (mw // (k * k)) * ab
+            bram += math.ceil(line_bits / (18 * 1024))
+            lut += int(table.v("swu_base_luts"))
+        out.append(LayerHardware(pe, simd, mvau_cycles(mw, mh, pe, simd, vectors), lut, bram))
+    return out
+
+
+def evaluate(w: Workload, config: Config, table: Table) -> Costs:
+    if config.part not in PARTS:
+        raise UserError(f"FPGA part {config.part!r} is not supported; allowed: {', '.join(PARTS)}")
+    hw = layer_hardware(w, config, table)
+    cycles_layer = np.array([h.cycles for h in hw], dtype=float)
+    lut = np.array([h.lut for h in hw], dtype=float)
+    bram = np.array([h.bram18 for h in hw], dtype=float)
+    rows = w.layer_of_row
+    active = ~w.per_row("computed_once") | (w.t_of_row == 1)
+    cycles = active * cycles_layer[rows]
+    repeating = ~w.layer["computed_once"]
+    inference_cycles = cycles_layer.sum() + (w.timesteps - 1) * cycles_layer[repeating].max()
+    latency_ns = inference_cycles * ns_per_cycle(config.clock_mhz)
+    dsp = np.zeros(len(hw))  # resType "lut": multipliers in LUTs, as FINN's default
+    dynamic_w = config.clock_mhz * 1e-6 * (lut * table.v("lut_power")
+                                            + bram * table.v("bram18_power")
+                                            + dsp * table.v("dsp_power"))
+    static_w = table.v(f"{config.part}_static_power") * lut / lut.sum()
+    layer_energy_pj = (dynamic_w + static_w) * latency_ns * 1e3  # W * ns = nJ
+    active_steps = np.where(w.layer["computed_once"], 1, w.timesteps)
+    energy = np.where(active, layer_energy_pj[rows] / active_steps[rows], 0.0)
+    return Costs(
+        energy_pj={"fpga": energy}, cycles=cycles,
+        latency_ns=cycles * ns_per_cycle(config.clock_mhz), inference_latency_ns=latency_ns,
+        area_mm2=np.zeros(len(hw)),
+        resources={"lut": lut, "bram18": bram, "uram": np.zeros(len(hw)),
+                   "dsp": dsp, "pe": np.array([h.pe for h in hw], dtype=float),
+                   "simd": np.array([h.simd for h in hw], dtype=float)})
+
+
+def budget(table: Table, part: str) -> dict[str, float]:
+    return {r: table.v(f"{part}_{r}") for r in ("lut", "bram18", "uram", "dsp")}

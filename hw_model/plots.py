@@ -1,0 +1,112 @@
+"""Report figures (matplotlib, PNG): energy and latency vs T, accuracy vs energy with the Pareto
+front, per-layer energy breakdown, and the SNN / ANN energy ratio (break-even)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from common.atomic import write_with  # noqa: E402
+
+UJ = 1e6  # pJ per uJ
+US = 1e3  # ns per us
+
+
+def pareto_front(points: pd.DataFrame, cost: str, value: str) -> pd.DataFrame:
+    """Points not beaten by another with lower-or-equal cost and higher-or-equal value."""
+    ordered = points.sort_values([cost, value], ascending=[True, False])
+    best, keep = -float("inf"), []
+    for index, row in ordered.iterrows():
+        if row[value] > best:
+            keep.append(index)
+            best = row[value]
+    return ordered.loc[keep]
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+
+
+def _per_target_axes(targets: list[str], title: str):
+    fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 4), squeeze=False)
+    fig.suptitle(title)
+    return fig, dict(zip(targets, axes[0]))
+
+
+def metric_vs_timesteps(summary: pd.DataFrame, column: str, scale: float, unit: str,
+                        path: Path) -> None:
+    targets = list(summary["target"].unique())
+    fig, axes = _per_target_axes(targets, f"{column.split('_')[0]} per inference vs T "
+                                          f"(default configuration)")
+    for target, ax in axes.items():
+        rows = summary[summary["target"] == target]
+        for bits, group in rows[rows["kind"] == "snn"].groupby("weight_bits"):
+            group = group.sort_values("timesteps")
+            ax.plot(group["timesteps"], group[column] / scale, "o-", label=f"SNN {bits}-bit")
+        for _, ann in rows[rows["kind"] == "ann"].iterrows():
+            ax.axhline(ann[column] / scale, ls="--", color="gray",
+                       label=f"ANN {ann['weight_bits']}-bit")
+        ax.set(title=target, xlabel="timesteps T", ylabel=f"{column.split('_')[0]} [{unit}]",
+               yscale="log")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def accuracy_vs_energy(summary: pd.DataFrame, path: Path) -> None:
+    targets = list(summary["target"].unique())
+    fig, axes = _per_target_axes(targets, "accuracy vs energy per inference (Pareto front)")
+    for target, ax in axes.items():
+        rows = summary[summary["target"] == target]
+        for kind, group in rows.groupby("kind"):
+            ax.scatter(group["energy_pj"] / UJ, group["accuracy_pct"], s=14, alpha=0.6,
+                       label=kind.upper())
+        front = pareto_front(rows, "energy_pj", "accuracy_pct")
+        ax.step(front["energy_pj"] / UJ, front["accuracy_pct"], where="post", color="black",
+                lw=1, label="Pareto front")
+        ax.set(title=target, xlabel="energy per inference [uJ]", ylabel="test accuracy [%]",
+               xscale="log")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def layer_breakdown(layers: pd.DataFrame, path: Path) -> None:
+    targets = list(layers["target"].unique())
+    fig, axes = _per_target_axes(targets, "energy per inference by layer (default configuration)")
+    for target, ax in axes.items():
+        table = (layers[layers["target"] == target]
+                 .pivot_table(index="run", columns="layer", values="energy_pj", aggfunc="sum")
+                 / UJ)
+        table.index = [_short(run) for run in table.index]
+        table.plot.barh(stacked=True, ax=ax, legend=True)
+        ax.set(title=target, xlabel="energy per inference [uJ]", ylabel="")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def break_even(summary: pd.DataFrame, path: Path) -> None:
+    """SNN energy / ANN energy per target at equal weight bits: < 1 means the SNN pays off."""
+    targets = list(summary["target"].unique())
+    fig, axes = _per_target_axes(targets, "SNN / ANN energy per inference (same weight bits)")
+    for target, ax in axes.items():
+        rows = summary[summary["target"] == target]
+        for bits, snn in rows[rows["kind"] == "snn"].groupby("weight_bits"):
+            ann = rows[(rows["kind"] == "ann") & (rows["weight_bits"] == bits)]
+            if ann.empty:
+                continue
+            snn = snn.sort_values("timesteps")
+            ax.plot(snn["timesteps"], snn["energy_pj"] / ann["energy_pj"].min(), "o-",
+                    label=f"{bits}-bit")
+        ax.axhline(1.0, color="black", lw=1, ls="--", label="break-even")
+        ax.set(title=target, xlabel="timesteps T", ylabel="SNN / ANN energy", yscale="log")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _short(run: str) -> str:
+    return run.replace("_mnist", "").replace("_direct", "").replace("_seed0", "")

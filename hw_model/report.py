@@ -1,0 +1,146 @@
+"""Energy / area / latency report over workload profiles (`python -m hw_model.report`).
+
+    python -m hw_model.report                 # every runs/*/profile.json (else the examples)
+    python -m hw_model.report --sweep         # also a grid of hardware configurations
+    python -m hw_model.report --runs runs/a runs/b --targets imc,fpga --out reports/mine
+
+Writes to --out (default reports/hw, or reports/hw_sweep with --sweep): summary.csv (one row
+per run x target x configuration, totals per inference), layers.csv (per layer and timestep,
+default configurations), report.json (the same plus every constant with unit and source),
+README.md (the summary) and PNG plots.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from common.atomic import write_json, write_text, write_with
+from common.errors import run_cli
+from hw_model import plots
+from hw_model.estimate import estimate
+from hw_model.targets import ESTIMATORS, TARGETS, load_target_table, parse_targets, target_configs
+from hw_model.workload import find_profiles, load_workloads
+
+UJ, US = 1e6, 1e3
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m hw_model.report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", nargs="+", default=None, help="run folders or profile.json files")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--targets", default=",".join(TARGETS), help="comma list of " + ", ".join(TARGETS))
+    p.add_argument("--sweep", action="store_true", help="sweep each target's hardware grid")
+    p.add_argument("--out", default=None, help="output folder (default reports/hw[_sweep])")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    targets = parse_targets(args.targets)
+    paths, provenance = find_profiles(args.runs, args.runs_dir)
+    print(provenance, file=sys.stderr)
+    workloads = load_workloads(paths)
+    tables = {t: load_target_table(t) for t in targets}
+    configs = {t: target_configs(t, tables[t], sweep=False) for t in targets}
+    summary, layers = estimate(workloads, targets, tables, configs)
+    sweep = None
+    if args.sweep:
+        grid = {t: target_configs(t, tables[t], sweep=True) for t in targets}
+        sweep, _ = estimate(workloads, targets, tables, grid)
+    out = Path(args.out or ("reports/hw_sweep" if args.sweep else "reports/hw"))
+    command = " ".join(["python -m hw_model.report", *(argv if argv is not None else sys.argv[1:])])
+    write_outputs(out, summary, layers, sweep, tables, paths, provenance, command)
+    print(f"report: {out / 'README.md'}")
+
+
+def write_outputs(out: Path, summary: pd.DataFrame, layers: pd.DataFrame,
+                  sweep: pd.DataFrame | None, tables: dict, paths: list[Path], provenance: str,
+                  command: str) -> None:
+    write_with(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    write_with(out / "layers.csv", lambda tmp: layers.to_csv(tmp, index=False))
+    if sweep is not None:
+        write_with(out / "sweep.csv", lambda tmp: sweep.to_csv(tmp, index=False))
+    write_json(out / "report.json", {
+        "command": command, "profiles": [str(p) for p in paths], "provenance": provenance,
+        "targets": {t: {"estimator": ESTIMATORS[t],
+                        "constants": {k: vars(c) for k, c in table.items()}}
+                    for t, table in tables.items()},
+        "summary": summary.to_dict(orient="records")})
+    plots.metric_vs_timesteps(summary, "energy_pj", UJ, "uJ", out / "energy_vs_T.png")
+    plots.metric_vs_timesteps(summary, "latency_ns", US, "us", out / "latency_vs_T.png")
+    plots.accuracy_vs_energy(sweep if sweep is not None else summary,
+                             out / "accuracy_vs_energy.png")
+    plots.layer_breakdown(layers, out / "layer_breakdown.png")
+    plots.break_even(summary, out / "break_even.png")
+    write_text(out / "README.md", markdown(summary, sweep, provenance, command))
+
+
+def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, provenance: str,
+             command: str) -> str:
+    lines = ["# Hardware cost report", "",
+             f"Command: `{command}`. Profiles: {provenance}.", "",
+             "Energy per inference in uJ, latency per inference in us, area in mm2; every "
+             "number is an analytic estimate from the estimator named beside it, fed with the "
+             "measured workload profile (mean per test image). Compare absolute numbers only "
+             "within one estimator.", "", "| target | estimator |", "|---|---|"]
+    lines += [f"| {t} | {ESTIMATORS[t]} |" for t in summary["target"].unique()]
+    lines += ["", "## Per inference, default configuration per target", "",
+              _table(summary), "", "## SNN vs ANN (same weight bits)", ""]
+    lines += _break_even_lines(summary)
+    if sweep is not None:
+        lines += ["", f"## Sweep: {len(sweep)} (run, target, configuration) points", "",
+                  "Lowest-energy configuration per run and target:", "",
+                  _table(sweep.loc[sweep.groupby(["run", "target"])["energy_pj"].idxmin()])]
+    lines += ["", "## Plots", ""] + [f"![{name}]({name}.png)" for name in (
+        "energy_vs_T", "latency_vs_T", "accuracy_vs_energy", "layer_breakdown", "break_even")]
+    lines += ["", "## Caveats", "",
+              "- FPGA power uses ASSUMED per-resource constants (see report.json and "
+              "hw_model/tables/fpga.toml): calibrate with Vivado `report_power` before quoting "
+              "FPGA energy; LUT/BRAM/cycle counts are FINN-R's formulas.",
+              "- IMC `dense` mode is SpikeSim's (every PE cycle every timestep: linear in T, "
+              "blind to sparsity); `event` mode scales array, ADC and periphery energy with the "
+              "measured synaptic activity.",
+              "- Digital memory traffic assumes no reuse (each operation reads its operands): "
+              "an upper bound for a buffered design.", ""]
+    return "\n".join(lines)
+
+
+def _table(rows: pd.DataFrame) -> str:
+    columns = ["run", "timesteps", "weight_bits", "accuracy_pct", "target", "config",
+               "energy_uJ", "latency_us", "area_mm2", "lut", "bram18", "fits_part"]
+    view = rows.assign(energy_uJ=rows["energy_pj"] / UJ, latency_us=rows["latency_ns"] / US)
+    view = view.reindex(columns=[c for c in columns if c in view.columns])
+    header = "| " + " | ".join(view.columns) + " |"
+    rule = "|" + "---|" * len(view.columns)
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in view.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _break_even_lines(summary: pd.DataFrame) -> list[str]:
+    lines = []
+    for (target, bits), rows in summary.groupby(["target", "weight_bits"]):
+        ann = rows[rows["kind"] == "ann"]
+        snn = rows[rows["kind"] == "snn"].sort_values("timesteps")
+        if ann.empty or snn.empty:
+            continue
+        ann_uj = ann["energy_pj"].min() / UJ
+        cheaper = snn[snn["energy_pj"] / UJ < ann_uj]["timesteps"].tolist()
+        lines.append(f"- {target}, {bits}-bit: ANN {ann_uj:.4g} uJ; SNN cheaper at T in "
+                     f"{cheaper or 'none of the profiled T'} "
+                     f"(SNN: " + ", ".join(f"T={t}: {e / UJ:.4g} uJ" for t, e in
+                                            zip(snn["timesteps"], snn["energy_pj"])) + ")")
+    return lines or ["- no ANN profile with matching weight bits among the profiles"]
+
+
+if __name__ == "__main__":
+    run_cli(main)
