@@ -26,8 +26,9 @@ DATA_DIR ?= $(or $(QSNN_DATA_DIR),data)
 RUNS_DIR ?= runs
 RUN ?=
 SPLIT ?= test
+TARGETS ?= digital,imc,fpga
 
-.PHONY: help setup qat eval profile test clean-venv
+.PHONY: help setup qat eval profile report sweep bench test clean-venv
 
 help:
 	@echo "make setup                 create $(VENV) with the pinned toolchain (requirements.txt)"
@@ -37,6 +38,9 @@ help:
 	@echo "    BATCH=$(BATCH) LR=$(LR) SEED=$(SEED) LIMIT=<n train images> NAME=<run> RESUME=1 DEVICE=auto|cpu|cuda"
 	@echo "make eval [RUN=runs/<name>] evaluate a run's best checkpoint (default: latest run)"
 	@echo "make profile [RUN=...] [LIMIT=n] [SPLIT=test|val]  workload profile -> <run>/profile.json"
+	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
+	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
+	@echo "make bench                 benchmarks -> reports/bench/"
 	@echo "make test                  run the test suite (minutes on 2 CPU cores)"
 	@echo "Paths: DATA_DIR=$(DATA_DIR) (or \$$QSNN_DATA_DIR) RUNS_DIR=$(RUNS_DIR)"
 
@@ -62,6 +66,15 @@ eval: setup
 profile: setup
 	$(PY) -m quant_training.profile $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
 	  --split $(SPLIT) $(if $(LIMIT),--limit $(LIMIT))
+
+report: setup
+	$(PY) -m hw_model.report --runs-dir $(RUNS_DIR) --targets $(TARGETS)
+
+sweep: setup
+	$(PY) -m hw_model.report --runs-dir $(RUNS_DIR) --targets $(TARGETS) --sweep
+
+bench: setup
+	$(PY) -m hw_model.bench --out reports/bench
 
 test: setup
 	QSNN_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q tests

@@ -61,15 +61,16 @@ def sweep_configs(table: Table) -> list[Config]:
             for p in (16, 32, 64, 128, 256, 512) for f in (100.0, 200.0, 400.0, 800.0)]
 
 
-def add_energy(bits: np.ndarray, table: Table) -> np.ndarray:
+def add_energy(bits: np.ndarray, table: Table, is_float: np.ndarray | bool = False) -> np.ndarray:
     fixed = linear_in_bits(bits, (8, table.v("add_int8")), (32, table.v("add_int32")))
-    return np.where(bits >= FLOAT, table.v("add_fp32"), fixed)
+    return np.where(is_float, table.v("add_fp32"), fixed)
 
 
-def mult_energy(a_bits: np.ndarray, w_bits: np.ndarray, table: Table) -> np.ndarray:
+def mult_energy(a_bits: np.ndarray, w_bits: np.ndarray, table: Table,
+                is_float: np.ndarray | bool = False) -> np.ndarray:
     fixed = linear_in_bits(a_bits * w_bits, (64, table.v("mult_int8")),
                            (1024, table.v("mult_int32")))
-    return np.where(np.maximum(a_bits, w_bits) >= FLOAT, table.v("mult_fp32"), fixed)
+    return np.where(is_float, table.v("mult_fp32"), fixed)
 
 
 def sram_energy(size_bits: np.ndarray, access_bits: np.ndarray, table: Table) -> np.ndarray:
@@ -88,16 +89,17 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     a, wb = w.per_row("input_bits"), w.per_row("weight_bits")
     s, out_bits = w.per_row("state_bits"), w.per_row("output_bits")
     acc = np.minimum(32.0, wb + a + np.ceil(np.log2(w.per_row("fan_in"))))
-    acc = np.where(np.maximum(wb, a) >= FLOAT, FLOAT, acc)
+    float_ops, float_state = np.maximum(wb, a) >= FLOAT, s >= FLOAT
     step = w.step
-    compute = step["synops"] * add_energy(acc, table) + step["dense_macs"] * (
-        mult_energy(a, wb, table) + add_energy(acc, table))
+    e_acc = add_energy(acc, table, float_ops)
+    compute = step["synops"] * e_acc + step["dense_macs"] * (
+        mult_energy(a, wb, table, float_ops) + e_acc)
     lif = w.per_row("is_lif")
-    leak = 0.0 if np.log2(w.beta).is_integer() else mult_energy(s, s, table)
+    e_state = add_energy(s, table, float_state)
+    leak = 0.0 if np.log2(w.beta).is_integer() else mult_energy(s, s, table, float_state)
     neuron = np.where(
-        lif, step["neuron_updates"] * (leak + 2 * add_energy(s, table))
-        + step["resets"] * add_energy(s, table),
-        step["neuron_updates"] * add_energy(out_bits, table))
+        lif, step["neuron_updates"] * (leak + 2 * e_state) + step["resets"] * e_state,
+        step["neuron_updates"] * add_energy(out_bits, table, out_bits >= FLOAT))
     memory = _memory_energy(w, table)
     cycles = ((step["synops"] + step["dense_macs"]) / config.parallel_units
               + step["neuron_updates"] / config.neuron_units)

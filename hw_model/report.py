@@ -93,8 +93,8 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, provenance: str,
     lines += _break_even_lines(summary)
     if sweep is not None:
         lines += ["", f"## Sweep: {len(sweep)} (run, target, configuration) points", "",
-                  "Lowest-energy configuration per run and target:", "",
-                  _table(sweep.loc[sweep.groupby(["run", "target"])["energy_pj"].idxmin()])]
+                  "Lowest-energy configuration per run and target (ties: lowest latency; FPGA: "
+                  "only configurations that fit their part):", "", _table(best_configs(sweep))]
     lines += ["", "## Plots", ""] + [f"![{name}]({name}.png)" for name in (
         "energy_vs_T", "latency_vs_T", "accuracy_vs_energy", "layer_breakdown", "break_even")]
     lines += ["", "## Caveats", "",
@@ -107,6 +107,12 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, provenance: str,
               "- Digital memory traffic assumes no reuse (each operation reads its operands): "
               "an upper bound for a buffered design.", ""]
     return "\n".join(lines)
+
+
+def best_configs(sweep: pd.DataFrame) -> pd.DataFrame:
+    feasible = sweep[sweep.get("fits_part", pd.Series(True, index=sweep.index)) != False]  # noqa: E712
+    ranked = feasible.sort_values(["energy_pj", "latency_ns"])
+    return ranked.groupby(["run", "target"], sort=True).head(1).sort_values(["run", "target"])
 
 
 def _table(rows: pd.DataFrame) -> str:

@@ -1,0 +1,207 @@
+"""Cost models against hand calculations, published constants and finn-plus's own estimates."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from hand_profiles import conv_layer, linear_layer, profile, step
+from hw_model import digital, fpga, imc
+from hw_model.constants import load_table
+from hw_model.report import main as report_main
+from hw_model.targets import load_target_table, parse_targets
+from hw_model.workload import from_profile
+
+DIGITAL = load_target_table("digital")
+IMC = load_target_table("imc")
+FPGA = load_target_table("fpga")
+
+
+def workload(layers, steps, **kw):
+    return from_profile(profile(layers, steps, **kw))
+
+
+# ---- digital -------------------------------------------------------------------------------
+
+def test_digital_energy_of_one_linear_layer_by_hand():
+    # 100 -> 10 linear, 4-bit weights, spikes in, 8-bit state; 20 input spikes -> 200 synops,
+    # 3 output spikes. acc = 4 + 1 + ceil(log2 100) = 12 bits.
+    counts = step(input_events=20, synops=200, output_events=3, neuron_updates=10, resets=3,
+                  weight_reads=200, input_reads=20, potential_reads=210, potential_writes=210,
+                  output_writes=3)
+    w = workload([linear_layer()], [[counts]])
+    costs = digital.evaluate(w, digital.Config(10, 5, 100.0), DIGITAL)
+    add12 = 0.03 + (12 - 8) * (0.1 - 0.03) / 24
+    add8 = 0.03
+    assert costs.energy_pj["compute"][0] == pytest.approx(200 * add12)
+    assert costs.energy_pj["neuron"][0] == pytest.approx(10 * 2 * add8 + 3 * add8)  # beta 0.5
+    e64 = 10.0  # every memory here is below 8 KB: the 8 KB point
+    memory = 200 * e64 * 4 / 64 + 20 * e64 / 64 + 420 * e64 * 8 / 64 + 3 * e64 / 64
+    assert costs.energy_pj["memory"][0] == pytest.approx(memory)
+    assert costs.cycles[0] == pytest.approx(200 / 10 + 10 / 5)
+    assert costs.latency_ns[0] == pytest.approx(costs.cycles[0] * 10.0)
+
+
+def test_digital_interpolations_hit_horowitz_points():
+    bits = np.array([8.0, 32.0, 4.0])
+    assert digital.add_energy(bits, DIGITAL).tolist() == pytest.approx([0.03, 0.1, 0.015])
+    assert digital.mult_energy(np.array([8.0, 32.0]), np.array([8.0, 32.0]), DIGITAL).tolist() \
+        == pytest.approx([0.2, 3.1])
+    kb = 8 * 1024
+    sizes = np.array([8 * kb, 32 * kb, 1024 * kb, 2 * kb, 16 * kb])
+    assert digital.sram_energy(sizes, 64.0, DIGITAL).tolist() == pytest.approx(
+        [10, 20, 100, 10, 15])
+    assert digital.sram_energy(np.array([8 * kb]), 1.0, DIGITAL)[0] == pytest.approx(10 / 64)
+
+
+def test_zero_spikes_leave_only_leak_energy():
+    quiet = step(neuron_updates=10, potential_reads=10, potential_writes=10)
+    w = workload([linear_layer()], [[quiet, quiet]])
+    d = digital.evaluate(w, digital.default_config(DIGITAL), DIGITAL)
+    assert d.energy_pj["compute"].sum() == 0
+    assert d.energy_pj["neuron"].sum() > 0  # leak / threshold pass of every neuron
+    i = imc.evaluate(w, imc.Config(64, 4, "event", 250.0), IMC)
+    assert all(i.energy_pj[part].sum() == 0 for part in ("array", "adc", "periphery"))
+    assert i.energy_pj["lif"].sum() == pytest.approx(2 * 10 * 5.096 / 64)
+
+
+# ---- imc -----------------------------------------------------------------------------------
+
+def test_imc_reproduces_spikesim_energy_per_pe_cycle_and_pe_area():
+    parts = imc.pe_cycle_energy_pj(IMC, 64, 3, 4)
+    assert sum(float(v) for v in parts.values()) == pytest.approx(828.4861472, rel=1e-9)
+    assert float(imc.pe_area_um2(IMC, 64, 3, 4)) == pytest.approx(6152.1936, rel=1e-9)
+
+
+def test_imc_dense_reproduces_spikesim_layer_energy_and_is_linear_in_t():
+    # SpikeSim's default first layer: 3 -> 64 channels, 3x3, 32x32 outputs: 1024 PE cycles per
+    # step, 848,369.8147 pJ per step, 4,241,849.0737 pJ for T = 5 (ELA example).
+    layer = conv_layer(c_in=3, c_out=64, size=32)
+    spikes = step(input_events=500, synops=100_000, neuron_updates=65536)
+    config = imc.Config(64, 4, "dense", 250.0)
+    one = imc.evaluate(workload([layer], [[spikes]]), config, IMC)
+    assert one.total_energy_pj.sum() == pytest.approx(848369.8147, rel=1e-9)
+    five = imc.evaluate(workload([layer], [[spikes] * 5]), config, IMC)
+    assert five.total_energy_pj.sum() == pytest.approx(4241849.0737, rel=1e-9)
+    busier = imc.evaluate(workload([layer], [[step(synops=400_000, neuron_updates=65536)]]),
+                          config, IMC)
+    assert busier.total_energy_pj.sum() == pytest.approx(one.total_energy_pj.sum())
+
+
+def test_imc_event_energy_grows_with_synaptic_operations():
+    layer = conv_layer(c_in=32, c_out=64, size=14)
+    config = imc.Config(64, 4, "event", 250.0)
+    energies = [imc.evaluate(workload([layer], [[step(synops=s, neuron_updates=12544)]]),
+                             config, IMC).total_energy_pj.sum()
+                for s in (0, 1e4, 1e5, 1e6)]
+    assert energies == sorted(energies) and energies[0] < energies[-1]
+
+
+def test_imc_adc_bits_and_crossbar_size_scale_as_documented():
+    base = imc.pe_cycle_energy_pj(IMC, 64, 3, 4)
+    six = imc.pe_cycle_energy_pj(IMC, 64, 3, 6)
+    assert float(base["adc"]) == pytest.approx(64 * (2.03084 + 0.094245))  # 8 x 8 conversions
+    assert float(six["adc"]) == pytest.approx(64 * (4 * 2.03084 + 0.094245))  # 2 more bits: x4
+    big = imc.pe_cycle_energy_pj(IMC, 128, 3, 4)
+    # c doubles (x2) and each crossbar read is 4x larger: array part x8
+    assert float(big["array"]) == pytest.approx(8 * float(base["array"]))
+
+
+# ---- fpga ----------------------------------------------------------------------------------
+
+PART = "xc7z020clg400-1"
+
+
+def _finn_mvau(mw, mh, pe, simd, w_bits, idt):
+    from onnx import helper
+
+    from finn.custom_op.fpgadataflow.hls.matrixvectoractivation_hls import MVAU_hls
+
+    node = helper.make_node(
+        "MVAU_hls", ["in", "w"], ["out"], domain="finn.custom_op.fpgadataflow.hls",
+        backend="fpgadataflow", MW=mw, MH=mh, PE=pe, SIMD=simd, inputDataType=idt,
+        weightDataType=f"INT{w_bits}", outputDataType="INT32", accDataType="INT32",
+        noActivation=1, numInputVectors=[1, 7, 7], mem_mode="internal_decoupled",
+        ram_style="auto", resType="lut")
+    return MVAU_hls(node)
+
+
+@pytest.mark.parametrize("mw, mh", [(288, 64), (9, 32), (3136, 256), (256, 10)])
+@pytest.mark.parametrize("w_bits", [2, 4, 8])
+@pytest.mark.parametrize("idt, a_bits", [("BINARY", 1), ("UINT8", 8), ("UINT4", 4)])
+def test_finn_r_formulas_match_finn_plus(mw, mh, w_bits, idt, a_bits):
+    for pe in [d for d in (1, 2, 4, 8, 16) if mh % d == 0]:
+        for simd in [d for d in (1, 3, 8, 9, 32) if mw % d == 0]:
+            op = _finn_mvau(mw, mh, pe, simd, w_bits, idt)
+            assert fpga.mvau_luts(mw, mh, pe, simd, w_bits, a_bits) == op.lut_estimation(PART)
+            assert fpga.mvau_bram18(mw, mh, pe, simd, w_bits) == op.bram_estimation(PART)
+            assert fpga.mvau_cycles(mw, mh, pe, simd, 49) == op.get_exp_cycles()
+
+
+def test_folding_meets_the_cycle_target_like_finn_setfolding():
+    assert fpga.fold(288, 64, 196, None) == (1, 1)
+    pe, simd = fpga.fold(288, 64, 196, 196 * 64 * 288 / 40)
+    assert fpga.mvau_cycles(288, 64, pe, simd, 196) <= 196 * 64 * 288 / 40
+    assert (pe, simd) == (1, 48)
+    pe, simd = fpga.fold(288, 64, 196, 196 * 4)
+    assert (simd, pe) == (288, 16)
+
+
+def test_fpga_latency_pipelines_timesteps():
+    layers = [linear_layer("fc1", 64, 32), linear_layer("fc2", 32, 10, neuron="readout")]
+    quiet = [step(neuron_updates=32), step(neuron_updates=10)]
+    w = workload(layers, [[quiet[0]] * 4, [quiet[1]] * 4])
+    costs = fpga.evaluate(w, fpga.Config("xc7z020", 100.0, None), FPGA)
+    c1, c2 = 64 * 32, 32 * 10  # PE = SIMD = 1
+    assert costs.inference_latency_ns == pytest.approx((c1 + c2 + 3 * c1) * 10.0)
+
+
+# ---- tables, targets, report ----------------------------------------------------------------
+
+def test_bad_technology_tables_give_clear_errors(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('[x]\nvalue = -1.0\nunit = "pJ"\nsource = "s"\n')
+    with pytest.raises(UserError, match="constant 'x' has value -1.0; it must be >= 0"):
+        load_table(path)
+    path.write_text('[x]\nvalue = 1.0\nunit = "pJ"\n')
+    with pytest.raises(UserError, match="constant 'x' lacks a source"):
+        load_table(path)
+    path.write_text('[x]\nvalue = "big"\nunit = "pJ"\nsource = "s"\n')
+    with pytest.raises(UserError, match="has value 'big'; a finite number is required"):
+        load_table(path)
+    path.write_text('[x]\nvalue = 1.0\nunit = "pJ"\nsource = "s"\n')
+    with pytest.raises(UserError, match=r"lacks constant\(s\) \['y'\]"):
+        load_table(path, required=("x", "y"))
+    path.write_text("not = [toml")
+    with pytest.raises(UserError, match="is not valid TOML"):
+        load_table(path)
+    with pytest.raises(UserError, match="target='gpu' is not supported; allowed: digital, imc, fpga"):
+        parse_targets("imc,gpu")
+
+
+def test_every_shipped_constant_cites_a_source():
+    for name in ("digital", "imc", "fpga"):
+        for key, constant in load_target_table(name).items():
+            assert len(constant.source) > 10 and constant.unit, (name, key)
+
+
+def test_report_runs_on_the_example_profiles(tmp_path, capsys):
+    out = tmp_path / "report"
+    report_main(["--runs-dir", str(tmp_path / "no_runs"), "--out", str(out), "--sweep"])
+    assert "example profiles committed in reports/profiles/" in capsys.readouterr().err
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.csv", "layers.csv", "sweep.csv", "report.json", "README.md",
+            "energy_vs_T.png", "accuracy_vs_energy.png", "layer_breakdown.png",
+            "latency_vs_T.png", "break_even.png"} <= names
+    import pandas as pd
+
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["energy_pj"] > 0).all() and (summary["latency_ns"] > 0).all()
+    assert set(summary["target"]) == {"digital", "imc", "fpga"}
+    text = (out / "README.md").read_text()
+    assert "| run | timesteps |" in text and "SNN vs ANN" in text
+    with pytest.raises(UserError, match="no profile at"):
+        report_main(["--runs", str(tmp_path / "missing"), "--out", str(out)])
+    assert math.isfinite(summary["energy_pj"].sum())
+    assert Path(out / "sweep.csv").stat().st_size > 0
