@@ -21,6 +21,7 @@ LIMIT ?=
 NAME ?=
 RESUME ?=
 DEVICE ?= auto
+MAX_MINUTES ?=
 # Paths
 DATA_DIR ?= $(or $(QSNN_DATA_DIR),data)
 RUNS_DIR ?= runs
@@ -35,7 +36,8 @@ help:
 	@echo "make qat [VAR=value ...]   quantization-aware training -> $(RUNS_DIR)/<name>/"
 	@echo "    MODEL=snn|ann TIMESTEPS=$(TIMESTEPS) WBITS=2|4|8|32 STATE_BITS=4|8|16|32"
 	@echo "    ENCODING=direct|rate RESET=subtract|zero DATASET=mnist|fashion EPOCHS=$(EPOCHS)"
-	@echo "    BATCH=$(BATCH) LR=$(LR) SEED=$(SEED) LIMIT=<n train images> NAME=<run> RESUME=1 DEVICE=auto|cpu|cuda"
+	@echo "    BATCH=$(BATCH) LR=$(LR) SEED=$(SEED) LIMIT=<n train images> NAME=<run> RESUME=1"
+	@echo "    DEVICE=auto|cpu|cuda MAX_MINUTES=<stop after the epoch that passes it>"
 	@echo "make eval [RUN=runs/<name>] evaluate a run's best checkpoint (default: latest run)"
 	@echo "make profile [RUN=...] [LIMIT=n] [SPLIT=test|val]  workload profile -> <run>/profile.json"
 	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
@@ -57,7 +59,8 @@ qat: setup
 	  --weight-bits $(WBITS) --state-bits $(STATE_BITS) --encoding $(ENCODING) --reset $(RESET) \
 	  --dataset $(DATASET) --epochs $(EPOCHS) --batch-size $(BATCH) --lr $(LR) --seed $(SEED) \
 	  --device $(DEVICE) --data-dir $(DATA_DIR) --runs-dir $(RUNS_DIR) \
-	  $(if $(LIMIT),--limit $(LIMIT)) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume)
+	  $(if $(LIMIT),--limit $(LIMIT)) $(if $(NAME),--name $(NAME)) $(if $(RESUME),--resume) \
+	  $(if $(MAX_MINUTES),--max-minutes $(MAX_MINUTES))
 
 eval: setup
 	$(PY) -m quant_training.evaluate $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \

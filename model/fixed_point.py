@@ -27,10 +27,12 @@ class FixedPointSTE(torch.autograd.Function):
         def const(value: float):
             return g.op("Constant", value_t=torch.tensor(float(value)))
 
-        return g.op(
+        out = g.op(
             "qonnx.custom_op.general::Quant", x, const(step), const(0.0), const(bits),
             signed_i=1, narrow_i=0, rounding_mode_s="ROUND",
         )
+        out.setType(x.type())  # same shape and dtype as the input
+        return out
 
 
 def quantize_state(x: Tensor, step: float, bits: int) -> Tensor:

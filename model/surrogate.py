@@ -58,6 +58,7 @@ class Heaviside(torch.autograd.Function):
         one = g.op("Constant", value_t=torch.tensor(1.0))
         half = g.op("Constant", value_t=torch.tensor(0.5))
         bipolar = g.op("qonnx.custom_op.general::BipolarQuant", x, one)
+        bipolar.setType(x.type())  # same shape and dtype as the input
         return g.op("Mul", g.op("Add", bipolar, one), half)
 
 

@@ -1,0 +1,1 @@
+"""QONNX step-graph export and verification, FINN estimate builds."""

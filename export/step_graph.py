@@ -1,0 +1,116 @@
+"""The QONNX step graph: ONE timestep of the spiking CNN with its membranes as explicit I/O.
+
+    inputs:  x (the image under direct encoding, the spike frame under rate encoding),
+             membrane_1, membrane_2, membrane_3        (V' after the previous step; zeros at t=1)
+    outputs: logits_t, membrane_1, membrane_2, membrane_3
+
+Hardware runs the graph T times, keeping the membranes on chip, and reads out the mean (or
+sum) of logits_t. conv1 is part of the graph; under direct encoding its input does not change,
+so a design may compute it once per image (metadata `first_layer_computed_once`). The spike
+is 0.5 (BipolarQuant(V - theta) + 1) and the membrane grid a `Quant` node, the forms QONNX and
+FINN read correctly. An ANN exports as one plain graph (x -> logits). The model spec and the
+state shapes are stored in the ONNX metadata (key `qsnn`).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from common.atomic import write_with
+from common.errors import UserError
+from model.network import SpikingCNN
+from model.spec import ModelSpec
+
+METADATA_KEY = "qsnn"
+FORMAT = "qsnn-step-graph/1"
+STATE_NAMES = ("membrane_1", "membrane_2", "membrane_3")
+
+
+class StepModule(nn.Module):
+    """forward(x, m1, m2, m3) = (logits_t, m1', m2', m3'), the network's own `step`."""
+
+    def __init__(self, snn: SpikingCNN) -> None:
+        super().__init__()
+        self.snn = snn
+
+    def forward(self, x: Tensor, m1: Tensor, m2: Tensor, m3: Tensor):
+        logits, membranes = self.snn.step(self.snn.conv1(self.snn.input_quant(x)), [m1, m2, m3])
+        return (logits, *membranes)
+
+
+def state_shapes(model: SpikingCNN) -> list[list[int]]:
+    """Per-image membrane shapes, read off one step on a blank image."""
+    with torch.no_grad():
+        x = torch.zeros(1, model.spec.in_channels, model.spec.image_size, model.spec.image_size)
+        _, membranes = model.step(model.conv1(model.input_quant(x)), [None, None, None])
+    return [list(m.shape[1:]) for m in membranes]
+
+
+def metadata(spec: ModelSpec, model: nn.Module) -> dict:
+    snn = spec.kind == "snn"
+    return {
+        "format": FORMAT, "spec": spec.to_dict(), "graph": "step" if snn else "ann",
+        "timesteps": spec.timesteps, "beta": spec.beta, "threshold": spec.threshold,
+        "reset": spec.reset, "encoding": spec.encoding, "weight_bits": spec.weight_bits,
+        "state_bits": spec.state_bits, "state_step": spec.state_step,
+        "state_names": list(STATE_NAMES) if snn else [],
+        "state_shapes": state_shapes(model) if snn else [],
+        "input_scale": 1 / 255, "readout": spec.readout,
+        "first_layer_computed_once": snn and spec.encoding == "direct",
+    }
+
+
+def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
+    """Export (atomically) the step graph of an SNN, or the graph of an ANN; return metadata."""
+    import onnx
+    from brevitas.export import export_qonnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    model = model.eval().cpu()
+    meta = metadata(spec, model)
+    x = torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size)
+    if spec.kind == "snn":
+        module, args = StepModule(model), (x, *(torch.zeros(1, *s) for s in meta["state_shapes"]))
+        names_in, names_out = ("x", *STATE_NAMES), ("logits_t", *STATE_NAMES)
+    else:
+        module, args, names_in, names_out = model, (x,), ("x",), ("logits",)
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_qonnx(module, args=args, export_path=str(tmp), dynamo=False)
+        graph = cleanup_model(ModelWrapper(str(tmp)))
+        for tensor, name in zip(graph.graph.input, names_in):
+            graph.rename_tensor(tensor.name, f"in_{name}" if name in STATE_NAMES else name)
+        for tensor, name in zip(graph.graph.output, names_out):
+            graph.rename_tensor(tensor.name, f"out_{name}" if name in STATE_NAMES else name)
+        onnx.helper.set_model_props(graph.model, {METADATA_KEY: json.dumps(meta)})
+        graph.save(str(tmp))
+
+    write_with(path, write)
+    return meta
+
+
+def read_metadata(path: Path) -> dict:
+    """The metadata of an exported graph, or a UserError if the file is not one of ours."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"graph {path} does not exist; run `make export` first")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:
+        raise UserError(f"{path} is not a readable ONNX file ({type(err).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        meta = json.loads(props[METADATA_KEY])
+        assert meta["format"] == FORMAT
+    except (KeyError, ValueError, AssertionError, TypeError):
+        raise UserError(f"{path} is not a {FORMAT} graph (no '{METADATA_KEY}' metadata)") from None
+    return meta

@@ -1,0 +1,147 @@
+"""Verify an exported graph against the PyTorch model it came from.
+
+The step graph is executed with qonnx over T steps per image, its membrane outputs fed back
+as inputs, on the same input frames as PyTorch (rate encoding: the same Bernoulli draws).
+Required: spikes (the BipolarQuant outputs vs the LIF outputs) and membranes bit-exact at
+every step, logits within LOGIT_TOLERANCE, identical predictions. An ANN graph: logits within
+tolerance, identical predictions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from export.step_graph import STATE_NAMES, StepModule
+from model.lif import LIF
+from model.spec import ModelSpec
+
+LOGIT_TOLERANCE = 1e-5
+FRAME_SEED = 0
+
+
+class VerificationError(Exception):
+    """The exported graph does not compute what the PyTorch model computes."""
+
+
+@dataclass
+class _Tally:
+    images: int = 0
+    graph_correct: int = 0
+    torch_correct: int = 0
+    same_prediction: int = 0
+    max_logit_error: float = 0.0
+    membranes_exact: bool = True
+    spikes_exact: bool = True
+    spikes_compared: int = 0
+    first_mismatch: str | None = None
+
+    def mismatch(self, what: str) -> None:
+        self.first_mismatch = self.first_mismatch or what
+
+
+def verify_graph(graph_path, model: nn.Module, spec: ModelSpec, images: Tensor,
+                 labels: Tensor) -> dict:
+    """Compare graph and model on `images` (uint8, [N, C, H, W]); returns the report dict."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    graph = ModelWrapper(str(graph_path))
+    model = model.eval().cpu()
+    start = time.perf_counter()
+    tally = _Tally()
+    frames = torch.Generator().manual_seed(FRAME_SEED)
+    for image, label in zip(images, labels):
+        x = image[None].float() / 255
+        if spec.kind == "snn":
+            graph_logits, torch_logits = _run_steps(graph, model, spec, x, frames, tally)
+        else:
+            graph_logits, torch_logits = _run_ann(graph, model, x)
+        tally.max_logit_error = max(tally.max_logit_error,
+                                    float(np.abs(graph_logits - torch_logits).max()))
+        tally.images += 1
+        tally.graph_correct += int(graph_logits.argmax() == label)
+        tally.torch_correct += int(torch_logits.argmax() == label)
+        tally.same_prediction += int(graph_logits.argmax() == torch_logits.argmax())
+    snn = spec.kind == "snn"
+    report = {
+        "images": tally.images, "timesteps": spec.timesteps,
+        "membranes_bit_exact": tally.membranes_exact if snn else None,
+        "spikes_bit_exact": tally.spikes_exact if snn else None,
+        "spike_tensors_compared": tally.spikes_compared,
+        "max_abs_logit_error": tally.max_logit_error, "logit_tolerance": LOGIT_TOLERANCE,
+        "identical_predictions": tally.same_prediction,
+        "graph_accuracy_pct": 100.0 * tally.graph_correct / max(tally.images, 1),
+        "torch_accuracy_pct": 100.0 * tally.torch_correct / max(tally.images, 1),
+        "first_mismatch": tally.first_mismatch, "seconds": time.perf_counter() - start,
+    }
+    report["passed"] = (tally.membranes_exact and tally.spikes_exact
+                        and tally.max_logit_error <= LOGIT_TOLERANCE
+                        and tally.same_prediction == tally.images)
+    return report
+
+
+def _run_ann(graph, model: nn.Module, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    from qonnx.core.onnx_exec import execute_onnx
+
+    with torch.no_grad():
+        expected = model(x).numpy()
+    out = execute_onnx(graph, {"x": x.numpy()})
+    return out["logits"][0], expected[0]
+
+
+def _run_steps(graph, model, spec: ModelSpec, x: Tensor, frames: torch.Generator,
+               tally: _Tally) -> tuple[np.ndarray, np.ndarray]:
+    from qonnx.core.onnx_exec import execute_onnx
+
+    step = StepModule(model)
+    lifs = [m for m in model.modules() if isinstance(m, LIF)]
+    spike_nodes = [n.output[0] for n in graph.graph.node if n.op_type == "BipolarQuant"]
+    recorded: list[Tensor] = []
+    hooks = [lif.register_forward_hook(lambda m, i, o: recorded.append(o[0])) for lif in lifs]
+    torch_states = [torch.zeros(1, *s) for s in _shapes(graph)]
+    graph_states = [s.numpy() for s in torch_states]
+    torch_sum, graph_sum = 0.0, 0.0
+    try:
+        for t in range(spec.timesteps):
+            frame = x if spec.encoding == "direct" else torch.bernoulli(x, generator=frames)
+            recorded.clear()
+            with torch.no_grad():
+                torch_logits, *torch_states = step(frame, *torch_states)
+            feed = {"x": frame.numpy(), **{f"in_{n}": s for n, s in zip(STATE_NAMES, graph_states)}}
+            context = execute_onnx(graph, feed, return_full_exec_context=True)
+            graph_states = [context[f"out_{n}"] for n in STATE_NAMES]
+            _compare_states(t, graph_states, torch_states, tally)
+            _compare_spikes(t, [(context[name] + 1) / 2 for name in spike_nodes], recorded, tally)
+            torch_sum = torch_sum + torch_logits.numpy()[0]
+            graph_sum = graph_sum + context["logits_t"][0]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    scale = 1 / spec.timesteps if spec.readout == "mean" else 1.0
+    return graph_sum * scale, torch_sum * scale
+
+
+def _shapes(graph) -> list[list[int]]:
+    return [graph.get_tensor_shape(f"in_{n}")[1:] for n in STATE_NAMES]
+
+
+def _compare_states(t: int, graph_states, torch_states, tally: _Tally) -> None:
+    for name, g, p in zip(STATE_NAMES, graph_states, torch_states):
+        if not np.array_equal(g, p.numpy()):
+            tally.membranes_exact = False
+            tally.mismatch(f"{name} differs at t={t + 1} (max {np.abs(g - p.numpy()).max():.3g})")
+
+
+def _compare_spikes(t: int, graph_spikes, torch_spikes, tally: _Tally) -> None:
+    if len(graph_spikes) != len(torch_spikes):
+        tally.spikes_exact = False
+        tally.mismatch(f"{len(graph_spikes)} spike tensors in the graph, {len(torch_spikes)} LIFs")
+        return
+    for layer, (g, p) in enumerate(zip(graph_spikes, torch_spikes), start=1):
+        tally.spikes_compared += 1
+        if not np.array_equal(g, p.numpy()):
+            tally.spikes_exact = False
+            tally.mismatch(f"spikes of LIF layer {layer} differ at t={t + 1}")
