@@ -28,8 +28,13 @@ RUNS_DIR ?= runs
 RUN ?=
 SPLIT ?= test
 TARGETS ?= digital,imc,fpga
+IMAGES ?= 100
+FPGA_PART ?= xc7z020clg400-1
+CLK_NS ?= 10
+TARGET_FPS ?= 1000
 
-.PHONY: help setup qat eval profile report sweep bench test clean-venv
+.PHONY: help setup qat eval profile export fpga-estimate fpga-build report sweep bench test \
+	clean-venv
 
 help:
 	@echo "make setup                 create $(VENV) with the pinned toolchain (requirements.txt)"
@@ -40,6 +45,10 @@ help:
 	@echo "    DEVICE=auto|cpu|cuda MAX_MINUTES=<stop after the epoch that passes it>"
 	@echo "make eval [RUN=runs/<name>] evaluate a run's best checkpoint (default: latest run)"
 	@echo "make profile [RUN=...] [LIMIT=n] [SPLIT=test|val]  workload profile -> <run>/profile.json"
+	@echo "make export [RUN=...] [IMAGES=100]   QONNX step graph + verification -> <run>/export/"
+	@echo "make fpga-estimate [RUN=...] [FPGA_PART=$(FPGA_PART)] [CLK_NS=$(CLK_NS)] [TARGET_FPS=$(TARGET_FPS)]"
+	@echo "                           FINN estimate build -> <run>/fpga/<part>/"
+	@echo "make fpga-build            the same, continued to synthesis (needs Xilinx Vivado/Vitis)"
 	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
 	@echo "make bench                 benchmarks -> reports/bench/"
@@ -69,6 +78,18 @@ eval: setup
 profile: setup
 	$(PY) -m quant_training.profile $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
 	  --split $(SPLIT) $(if $(LIMIT),--limit $(LIMIT))
+
+export: setup
+	$(PY) -m export.qonnx_export $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
+	  --images $(IMAGES)
+
+fpga-estimate: setup
+	$(PY) -m export.fpga_estimate $(RUN) --runs-dir $(RUNS_DIR) --part $(FPGA_PART) \
+	  --clock-ns $(CLK_NS) --target-fps $(TARGET_FPS)
+
+fpga-build: setup
+	$(PY) -m export.fpga_estimate $(RUN) --runs-dir $(RUNS_DIR) --part $(FPGA_PART) \
+	  --clock-ns $(CLK_NS) --target-fps $(TARGET_FPS) --build
 
 report: setup
 	$(PY) -m hw_model.report --runs-dir $(RUNS_DIR) --targets $(TARGETS)

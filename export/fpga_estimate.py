@@ -1,0 +1,187 @@
+"""FINN estimate build of an exported run and the project's summary (`make fpga-estimate`).
+
+    python -m export.fpga_estimate [runs/<name>] [--part xc7z020clg400-1] [--clock-ns 10]
+                                   [--target-fps 1000] [--build]
+
+Writes runs/<name>/fpga/<part>/: FINN's estimate reports (report/), the folding configuration
+FINN chose (folding_config.json), and summary.json / summary.csv: per FINN layer LUT, BRAM18,
+URAM, DSP and cycles per timestep; the bottleneck; latency per inference over T timesteps
+(critical path + (T - 1) x the bottleneck's cycles: timesteps stream through the pipeline);
+throughput; and whether it fits the part. FINN's blind spots are filled or flagged, never
+silently zero: RTL MVAUs (FINN reports 0 LUT) get FINN-R's analytic LUT count; layers with
+float inputs or outputs (FINN estimates them at 0 LUT) are flagged `float_ops`.
+--target-fps is in inferences per second; FINN is asked for target_fps x T graph runs per
+second. --build continues to synthesis, which needs Xilinx Vivado/Vitis (XILINX_VIVADO).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from common.atomic import write_json, write_with
+from common.errors import UserError, run_cli
+from common.runs import resolve_run
+from export.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
+from export.qonnx_export import EXPORT_DIR, graph_name
+from export.step_graph import read_metadata
+from hw_model.fpga import budget as part_budget
+from hw_model.fpga import mvau_luts
+from hw_model.targets import load_target_table
+
+DEFAULT_PART = "xc7z020clg400-1"
+
+
+def known_parts() -> list[str]:
+    from finn.util.basic import part_map
+
+    return sorted(set(part_map.values()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m export.fpga_estimate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", nargs="?", default=None, help="run folder (default: the latest)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--part", default=DEFAULT_PART)
+    p.add_argument("--clock-ns", type=float, default=10.0)
+    p.add_argument("--target-fps", type=float, default=1000.0, help="inferences per second")
+    p.add_argument("--build", action="store_true", help="also synthesize (needs Vivado)")
+    args = p.parse_args(argv)
+    if args.build and not vivado_available():
+        raise UserError("make fpga-build needs Xilinx Vivado/Vitis (XILINX_VIVADO is not set); "
+                        "`make fpga-estimate` runs without them")
+    if args.part not in known_parts():
+        raise UserError(f"part={args.part!r} is not supported; allowed: {', '.join(known_parts())}")
+    if not args.clock_ns > 0 or not args.target_fps > 0:
+        raise UserError(f"clock_ns={args.clock_ns} and target_fps={args.target_fps} must be > 0")
+    run_dir = resolve_run(args.run, args.runs_dir)
+    meta = read_metadata(run_dir / EXPORT_DIR / graph_name(
+        "snn" if (run_dir / EXPORT_DIR / graph_name("snn")).exists() else "ann"))
+    graph = run_dir / EXPORT_DIR / graph_name(meta["spec"]["kind"])
+    steps = ESTIMATE_STEPS + (SYNTHESIS_STEPS if args.build else [])
+    out = run_dir / "fpga" / args.part
+    summary = build_into(out, graph, meta, args.part, args.clock_ns, args.target_fps, steps)
+    print_summary(summary)
+    print(f"fpga summary: {out / 'summary.json'}")
+
+
+def build_into(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
+               target_fps: float, steps: list[str]) -> dict:
+    """Build in a scratch folder and swap it in whole: `out` is never left half-written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model = run_build(graph, scratch, part, clock_ns, target_fps * meta["timesteps"], steps)
+        summary = summarize(model, scratch / "report", meta, part, clock_ns, target_fps)
+        shutil.copy(scratch / "report" / "auto_folding_config.json",
+                    scratch / "folding_config.json")
+        write_json(scratch / "summary.json", summary)
+        table = pd.DataFrame(summary["layers"])
+        write_with(scratch / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
+        _swap(scratch, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return summary
+
+
+def _swap(new: Path, out: Path) -> None:
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
+              target_fps: float) -> dict:
+    resources = json.loads((report / "estimate_layer_resources.json").read_text())
+    cycles = json.loads((report / "estimate_layer_cycles.json").read_text())
+    network = json.loads((report / "estimate_network_performance.json").read_text())
+    layers = [_layer(model, node, resources[node.name], cycles[node.name])
+              for node in model.graph.node if node.name in resources]
+    totals = {k: float(sum(layer[k] or 0 for layer in layers))
+              for k in ("lut", "bram18", "uram", "dsp")}
+    timesteps = meta["timesteps"]
+    step_cycles = int(network["max_cycles"])
+    latency_cycles = int(network["critical_path_cycles"]) + (timesteps - 1) * step_cycles
+    fits, budget = _fits(part, totals)
+    return {
+        "part": part, "clock_ns": clock_ns, "target_fps": target_fps, "timesteps": timesteps,
+        "estimator": "FINN (finn-plus 1.6.1) estimate reports; RTL MVAU LUTs by FINN-R formula",
+        "layers": layers, "totals": totals, "budget": budget, "fits": fits,
+        "bottleneck": network["max_cycles_node_name"], "cycles_per_timestep": step_cycles,
+        "critical_path_cycles": int(network["critical_path_cycles"]),
+        "latency_per_inference_cycles": latency_cycles,
+        "latency_per_inference_us": latency_cycles * clock_ns / 1e3,
+        "throughput_inferences_per_s": 1e9 / (timesteps * step_cycles * clock_ns),
+        "float_layers": [layer["node"] for layer in layers if layer["float_ops"]],
+        "first_layer_computed_once": meta["first_layer_computed_once"],
+    }
+
+
+def _layer(model, node, resources: dict, cycles: int) -> dict:
+    float_ops = _has_float_io(model, node)
+    lut, lut_source = float(resources["LUT"]), "FINN"
+    if node.op_type == "MVAU_rtl" and lut == 0:
+        lut, lut_source = float(_mvau_luts(node)), "FINN-R formula (FINN reports 0 for RTL MVAU)"
+    elif float_ops and lut == 0:
+        lut, lut_source = None, "NOT ESTIMATED: float operation (FINN reports 0)"
+    return {"node": node.name, "op_type": node.op_type, "lut": lut, "lut_source": lut_source,
+            "bram18": float(resources["BRAM_18K"]), "uram": float(resources["URAM"]),
+            "dsp": float(resources["DSP"]), "cycles_per_timestep": int(cycles),
+            "float_ops": float_ops}
+
+
+def _has_float_io(model, node) -> bool:
+    from qonnx.core.datatype import DataType
+
+    tensors = [t for t in (*node.input, *node.output) if t and model.get_initializer(t) is None]
+    return any(model.get_tensor_datatype(t) == DataType["FLOAT32"] for t in tensors)
+
+
+def _mvau_luts(node) -> int:
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
+
+    op = getCustomOp(node)
+    idt = DataType[op.get_nodeattr("inputDataType")]
+    return mvau_luts(op.get_nodeattr("MW"), op.get_nodeattr("MH"), op.get_nodeattr("PE"),
+                     op.get_nodeattr("SIMD"), DataType[op.get_nodeattr("weightDataType")].bitwidth(),
+                     idt.bitwidth(), idt.signed())
+
+
+def _fits(part: str, totals: dict) -> tuple[bool | None, dict | None]:
+    table = load_target_table("fpga")
+    short = next((name for name in ("xc7z020", "xczu7ev") if part.startswith(name)), None)
+    if short is None:
+        return None, None
+    budget = part_budget(table, short)
+    return all(totals[r] <= budget[r] for r in budget), budget
+
+
+def print_summary(summary: dict) -> None:
+    rows = pd.DataFrame(summary["layers"])[["node", "lut", "bram18", "uram", "dsp",
+                                            "cycles_per_timestep"]]
+    print(rows.to_string(index=False, na_rep="float?"))
+    t = summary["totals"]
+    print(f"\n{summary['part']} @ {1e3 / summary['clock_ns']:.0f} MHz, T={summary['timesteps']}: "
+          f"LUT {t['lut']:.0f}, BRAM18 {t['bram18']:.0f}, URAM {t['uram']:.0f}, DSP "
+          f"{t['dsp']:.0f} -> fits: {summary['fits']}; bottleneck {summary['bottleneck']} "
+          f"({summary['cycles_per_timestep']} cycles/timestep); latency "
+          f"{summary['latency_per_inference_us']:.1f} us/inference; throughput "
+          f"{summary['throughput_inferences_per_s']:.0f} inferences/s")
+    if summary["float_layers"]:
+        print(f"float layers (FINN estimates them at 0 LUT; not estimated here): "
+              f"{len(summary['float_layers'])}: {', '.join(summary['float_layers'])}",
+              file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,136 @@
+"""QONNX step-graph export and verification, FINN estimate builds, and their bad inputs."""
+import json
+
+import onnx
+import pytest
+import torch
+
+from common.errors import UserError
+from export.fpga_estimate import main as fpga_main
+from export.qonnx_export import main as export_main
+from export.step_graph import export_graph, read_metadata
+from export.verify import verify_graph
+from model.network import build_model
+from model.spec import ModelSpec
+from quant_training.checkpoint import save_checkpoint
+from quant_training.config import TrainConfig
+from quant_training.engine import train_one_epoch
+
+TINY = dict(conv_channels=(4, 8), hidden=16, timesteps=3, weight_bits=4)
+
+
+def tiny_model(spec: ModelSpec, data=None, seed: int = 0):
+    """Random weights, or one epoch on `data` when given."""
+    torch.manual_seed(seed)
+    model = build_model(spec)
+    if data is not None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+        train_one_epoch(model, optimizer, data.train, 64, torch.device("cpu"),
+                        torch.Generator().manual_seed(seed), "train")
+    return model.eval()
+
+
+@pytest.mark.parametrize("encoding", ["direct", "rate"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("trained", [False, True])
+def test_step_graph_is_bit_exact(tmp_path, mnist_small, encoding, reset, trained):
+    spec = ModelSpec(encoding=encoding, reset=reset, **TINY)
+    model = tiny_model(spec, mnist_small if trained else None)
+    path = tmp_path / "step.qonnx.onnx"
+    meta = export_graph(model, spec, path)
+    assert meta["state_shapes"] == [[4, 28, 28], [8, 14, 14], [16]]
+    assert read_metadata(path)["spec"] == spec.to_dict()
+    report = verify_graph(path, model, spec, mnist_small.test.images[:4],
+                          mnist_small.test.labels[:4])
+    assert report["passed"], report
+    assert report["membranes_bit_exact"] and report["spikes_bit_exact"]
+    assert report["spike_tensors_compared"] == 4 * 3 * 3
+    assert report["max_abs_logit_error"] <= 1e-5
+
+
+def test_ann_graph_verifies(tmp_path, mnist_small):
+    spec = ModelSpec(kind="ann", timesteps=1, conv_channels=(4, 8), hidden=16, weight_bits=4)
+    model = tiny_model(spec, mnist_small)
+    path = tmp_path / "ann.qonnx.onnx"
+    export_graph(model, spec, path)
+    report = verify_graph(path, model, spec, mnist_small.test.images[:4],
+                          mnist_small.test.labels[:4])
+    assert report["passed"] and report["membranes_bit_exact"] is None
+
+
+def test_verification_catches_a_wrong_graph(tmp_path, mnist_small):
+    spec = ModelSpec(**TINY)
+    model = tiny_model(spec, mnist_small)
+    path = tmp_path / "step.qonnx.onnx"
+    export_graph(model, spec, path)
+    graph = onnx.load(str(path))
+    leak = next(init for init in graph.graph.initializer
+                if onnx.numpy_helper.to_array(init).size == 1
+                and float(onnx.numpy_helper.to_array(init)) == spec.beta)
+    leak.CopyFrom(onnx.numpy_helper.from_array(
+        onnx.numpy_helper.to_array(leak) * 0 + 0.75, leak.name))  # wrong beta in the graph
+    onnx.save(graph, str(path))
+    report = verify_graph(path, model, spec, mnist_small.test.images[:4],
+                          mnist_small.test.labels[:4])
+    assert not report["passed"] and "differs" in report["first_mismatch"]
+
+
+def test_foreign_onnx_file_is_rejected(tmp_path):
+    path = tmp_path / "other.onnx"
+    node = onnx.helper.make_node("Relu", ["x"], ["y"])
+    graph = onnx.helper.make_graph(
+        [node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    onnx.save(onnx.helper.make_model(graph), str(path))
+    with pytest.raises(UserError, match="is not a qsnn-step-graph/1 graph"):
+        read_metadata(path)
+    path.write_bytes(b"garbage")
+    with pytest.raises(UserError, match="is not a readable ONNX file"):
+        read_metadata(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, mnist_small, data_dir):
+    """A run folder with a 1-epoch tiny SNN and its verified export."""
+    runs = tmp_path_factory.mktemp("runs")
+    spec = ModelSpec(**TINY)
+    model = tiny_model(spec, mnist_small)
+    run = runs / "tiny"
+    save_checkpoint(run / "best.pt", spec, model, train_config=TrainConfig(limit=600).to_dict(),
+                    epoch=1)
+    export_main([str(run), "--data-dir", str(data_dir), "--images", "3"])
+    return run
+
+
+def test_make_export_writes_graph_and_verification(tiny_run):
+    report = json.loads((tiny_run / "export" / "verification.json").read_text())
+    assert report["passed"] and report["images"] == 3 and report["graph"] == "step.qonnx.onnx"
+
+
+def test_finn_estimate_build_of_a_tiny_network(tiny_run):
+    fpga_main([str(tiny_run), "--part", "xc7z020clg400-1", "--target-fps", "2000"])
+    out = tiny_run / "fpga" / "xc7z020clg400-1"
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"estimate_layer_resources.json", "estimate_layer_cycles.json",
+            "estimate_network_performance.json"} <= {p.name for p in (out / "report").iterdir()}
+    assert (out / "folding_config.json").exists() and (out / "summary.csv").exists()
+    mvaus = [layer for layer in summary["layers"] if layer["op_type"].startswith("MVAU")]
+    assert len(mvaus) == 4 and all(layer["lut"] > 0 for layer in mvaus)
+    assert summary["fits"] is True and summary["totals"]["lut"] > 0
+    assert summary["latency_per_inference_cycles"] == (
+        summary["critical_path_cycles"] + 2 * summary["cycles_per_timestep"])
+    for layer in summary["layers"]:  # flagged, never a silent zero
+        if layer["float_ops"] and layer["lut"] is None:
+            assert layer["lut_source"].startswith("NOT ESTIMATED")
+
+
+def test_bad_export_and_fpga_inputs(tmp_path, tiny_run):
+    with pytest.raises(UserError, match="does not exist"):
+        export_main([str(tmp_path / "nope")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="has no best.pt"):
+        fpga_main([str(tmp_path / "empty")])
+    with pytest.raises(UserError, match="part='xc9z999' is not supported; allowed: "):
+        fpga_main([str(tiny_run), "--part", "xc9z999"])
+    with pytest.raises(UserError, match="needs Xilinx Vivado/Vitis"):
+        fpga_main([str(tiny_run), "--build"])
