@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from common.atomic import write_with
 from common.errors import UserError
 from model.network import SpikingCNN
+from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
 METADATA_KEY = "qsnn"
@@ -59,7 +60,7 @@ def metadata(spec: ModelSpec, model: nn.Module) -> dict:
         "state_bits": spec.state_bits, "state_step": spec.state_step,
         "state_names": list(STATE_NAMES) if snn else [],
         "state_shapes": state_shapes(model) if snn else [],
-        "input_scale": 1 / 255, "readout": spec.readout,
+        "input_scale": PIXEL_SCALE, "readout": spec.readout,
         "first_layer_computed_once": snn and spec.encoding == "direct",
     }
 

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 from export.step_graph import STATE_NAMES, StepModule
 from model.lif import LIF
+from model.network import rate_frame
+from model.quantizers import pixels
 from model.spec import ModelSpec
 
 LOGIT_TOLERANCE = 1e-5
@@ -54,7 +56,7 @@ def verify_graph(graph_path, model: nn.Module, spec: ModelSpec, images: Tensor,
     tally = _Tally()
     frames = torch.Generator().manual_seed(FRAME_SEED)
     for image, label in zip(images, labels):
-        x = image[None].float() / 255
+        x = pixels(image[None])
         if spec.kind == "snn":
             graph_logits, torch_logits = _run_steps(graph, model, spec, x, frames, tally)
         else:
@@ -106,7 +108,7 @@ def _run_steps(graph, model, spec: ModelSpec, x: Tensor, frames: torch.Generator
     torch_sum, graph_sum = 0.0, 0.0
     try:
         for t in range(spec.timesteps):
-            frame = x if spec.encoding == "direct" else torch.bernoulli(x, generator=frames)
+            frame = x if spec.encoding == "direct" else rate_frame(x, frames)
             recorded.clear()
             with torch.no_grad():
                 torch_logits, *torch_states = step(frame, *torch_states)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from common.atomic import write_json, write_text, write_with
 from common.errors import run_cli
-from hw_model import plots
+from hw_model import finn_reports, plots
 from hw_model.estimate import estimate
 from hw_model.targets import ESTIMATORS, TARGETS, load_target_table, parse_targets, target_configs
 from hw_model.workload import find_profiles, load_workloads
@@ -47,20 +47,24 @@ def main(argv: list[str] | None = None) -> None:
     tables = {t: load_target_table(t) for t in targets}
     configs = {t: target_configs(t, tables[t], sweep=False) for t in targets}
     summary, layers = estimate(workloads, targets, tables, configs)
+    finn = pd.DataFrame([row for w in workloads for row in finn_reports.comparison_rows(
+        w, tables["fpga"])]) if "fpga" in targets else pd.DataFrame()
     sweep = None
     if args.sweep:
         grid = {t: target_configs(t, tables[t], sweep=True) for t in targets}
         sweep, _ = estimate(workloads, targets, tables, grid)
     out = Path(args.out or ("reports/hw_sweep" if args.sweep else "reports/hw"))
     command = " ".join(["python -m hw_model.report", *(argv if argv is not None else sys.argv[1:])])
-    write_outputs(out, summary, layers, sweep, tables, paths, provenance, command)
+    write_outputs(out, summary, layers, sweep, finn, tables, paths, provenance, command)
     print(f"report: {out / 'README.md'}")
 
 
 def write_outputs(out: Path, summary: pd.DataFrame, layers: pd.DataFrame,
-                  sweep: pd.DataFrame | None, tables: dict, paths: list[Path], provenance: str,
-                  command: str) -> None:
+                  sweep: pd.DataFrame | None, finn: pd.DataFrame, tables: dict,
+                  paths: list[Path], provenance: str, command: str) -> None:
     write_with(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    if not finn.empty:
+        write_with(out / "finn_vs_analytic.csv", lambda tmp: finn.to_csv(tmp, index=False))
     write_with(out / "layers.csv", lambda tmp: layers.to_csv(tmp, index=False))
     if sweep is not None:
         write_with(out / "sweep.csv", lambda tmp: sweep.to_csv(tmp, index=False))
@@ -69,18 +73,19 @@ def write_outputs(out: Path, summary: pd.DataFrame, layers: pd.DataFrame,
         "targets": {t: {"estimator": ESTIMATORS[t],
                         "constants": {k: vars(c) for k, c in table.items()}}
                     for t, table in tables.items()},
-        "summary": summary.to_dict(orient="records")})
+        "summary": summary.to_dict(orient="records"),
+        "finn_vs_analytic": finn.to_dict(orient="records")})
     plots.metric_vs_timesteps(summary, "energy_pj", UJ, "uJ", out / "energy_vs_T.png")
     plots.metric_vs_timesteps(summary, "latency_ns", US, "us", out / "latency_vs_T.png")
     plots.accuracy_vs_energy(sweep if sweep is not None else summary,
                              out / "accuracy_vs_energy.png")
     plots.layer_breakdown(layers, out / "layer_breakdown.png")
     plots.break_even(summary, out / "break_even.png")
-    write_text(out / "README.md", markdown(summary, sweep, provenance, command))
+    write_text(out / "README.md", markdown(summary, sweep, finn, provenance, command))
 
 
-def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, provenance: str,
-             command: str) -> str:
+def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFrame,
+             provenance: str, command: str) -> str:
     lines = ["# Hardware cost report", "",
              f"Command: `{command}`. Profiles: {provenance}.", "",
              "Energy per inference in uJ, latency per inference in us, area in mm2; every "
@@ -91,6 +96,16 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, provenance: str,
     lines += ["", "## Per inference, default configuration per target", "",
               _table(summary), "", "## SNN vs ANN (same weight bits)", ""]
     lines += _break_even_lines(summary)
+    if not finn.empty:
+        lines += ["", "## FINN's own estimates vs the analytic FINN-R model", "",
+                  f"From `make fpga-estimate` ({finn_reports.ESTIMATOR}); the analytic model is "
+                  "evaluated at the same part, clock and target. Ratios are analytic / FINN; "
+                  "`unestimated_layers` counts layers FINN could not estimate (float operations).",
+                  "", _table(finn, ["run", "config", "lut", "analytic_lut", "lut_analytic_over_finn",
+                                    "bram18", "analytic_bram18", "bram18_analytic_over_finn",
+                                    "latency_us", "analytic_latency_us",
+                                    "latency_analytic_over_finn", "unestimated_layers",
+                                    "energy_uJ", "fits_part"])]
     if sweep is not None:
         lines += ["", f"## Sweep: {len(sweep)} (run, target, configuration) points", "",
                   "Lowest-energy configuration per run and target (ties: lowest latency; FPGA: "
@@ -115,10 +130,14 @@ def best_configs(sweep: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby(["run", "target"], sort=True).head(1).sort_values(["run", "target"])
 
 
-def _table(rows: pd.DataFrame) -> str:
-    columns = ["run", "timesteps", "weight_bits", "accuracy_pct", "target", "config",
-               "energy_uJ", "latency_us", "area_mm2", "lut", "bram18", "fits_part"]
+SUMMARY_COLUMNS = ["run", "timesteps", "weight_bits", "accuracy_pct", "target", "config",
+                   "energy_uJ", "latency_us", "area_mm2", "lut", "bram18", "fits_part"]
+
+
+def _table(rows: pd.DataFrame, columns: list[str] = SUMMARY_COLUMNS) -> str:
     view = rows.assign(energy_uJ=rows["energy_pj"] / UJ, latency_us=rows["latency_ns"] / US)
+    if "analytic_latency_ns" in rows:
+        view["analytic_latency_us"] = rows["analytic_latency_ns"] / US
     view = view.reindex(columns=[c for c in columns if c in view.columns])
     header = "| " + " | ".join(view.columns) + " |"
     rule = "|" + "---|" * len(view.columns)

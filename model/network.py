@@ -8,7 +8,7 @@ from brevitas import nn as qnn
 from torch import Tensor, nn
 
 from model.lif import LIF
-from model.quantizers import PixelQuant, weight_quant_kwargs
+from model.quantizers import PIXEL_FULL_SCALE, PixelQuant, relu_quant_kwargs, weight_quant_kwargs
 from model.spec import FLOAT_BITS, ModelSpec
 
 
@@ -24,7 +24,11 @@ class Stage:
 
 
 class Synapses(nn.Module):
-    """The four weight layers shared by both networks: conv1, conv2, fc1, fc2 (Brevitas)."""
+    """The four weight layers shared by both networks: conv1, conv2, fc1, fc2 (Brevitas).
+
+    No biases: with power-of-two weight and input scales every current is an exact integer
+    sum (see model.quantizers), and a LIF neuron's threshold already sets its operating point.
+    """
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -32,10 +36,10 @@ class Synapses(nn.Module):
         c1, c2 = spec.conv_channels
         wq = weight_quant_kwargs(spec.weight_bits)
         self.input_quant = qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
-        self.conv1 = qnn.QuantConv2d(spec.in_channels, c1, 3, padding=1, **wq)
-        self.conv2 = qnn.QuantConv2d(c1, c2, 3, padding=1, **wq)
-        self.fc1 = qnn.QuantLinear(spec.flat_features, spec.hidden, bias=True, **wq)
-        self.fc2 = qnn.QuantLinear(spec.hidden, spec.num_classes, bias=True, **wq)
+        self.conv1 = qnn.QuantConv2d(spec.in_channels, c1, 3, padding=1, bias=False, **wq)
+        self.conv2 = qnn.QuantConv2d(c1, c2, 3, padding=1, bias=False, **wq)
+        self.fc1 = qnn.QuantLinear(spec.flat_features, spec.hidden, bias=False, **wq)
+        self.fc2 = qnn.QuantLinear(spec.hidden, spec.num_classes, bias=False, **wq)
 
     def neurons(self) -> tuple[nn.Module, nn.Module, nn.Module]:
         raise NotImplementedError
@@ -55,7 +59,7 @@ class SpikingCNN(Synapses):
     """Spiking CNN run for T timesteps; see ModelSpec for the topology.
 
     Direct encoding feeds the 8-bit image as a constant input current, so conv1 is computed
-    once per image; rate encoding feeds Bernoulli spikes with P(spike) = pixel every step.
+    once per image; rate encoding feeds Bernoulli spikes with P(spike) = p / 255 every step.
     logits = readout_t fc2(S3[t]), readout = mean or sum over t = 1..T.
     """
 
@@ -76,7 +80,7 @@ class SpikingCNN(Synapses):
         for _ in range(self.spec.timesteps):
             current1 = direct_current
             if current1 is None:
-                current1 = self.conv1(torch.bernoulli(pixels))
+                current1 = self.conv1(rate_frame(pixels))
             logits, membranes = self.step(current1, membranes)
             total = total + logits
         return total / self.spec.timesteps if self.spec.readout == "mean" else total
@@ -115,10 +119,15 @@ class QuantCNN(Synapses):
         return self.fc2(self.dropout(x))
 
 
+def rate_frame(pixels: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Rate encoding: one Bernoulli spike frame, P(spike) = p / 255 for pixel value p."""
+    return torch.bernoulli(pixels / PIXEL_FULL_SCALE, generator=generator)
+
+
 def _relu(bits: int) -> nn.Module:
     if bits == FLOAT_BITS:
         return nn.ReLU()
-    return qnn.QuantReLU(bit_width=bits, return_quant_tensor=False)
+    return qnn.QuantReLU(**relu_quant_kwargs(bits), return_quant_tensor=False)
 
 
 def build_model(spec: ModelSpec) -> SpikingCNN | QuantCNN:

@@ -1,7 +1,7 @@
 """MNIST-class datasets held in memory as uint8 tensors, with a fixed validation split.
 
-Images stay uint8 until a batch is drawn; a batch is float pixels p/255 in [0, 1] (the
-network's 8-bit input quantizer reproduces them exactly). The validation split is carved from
+Images stay uint8 until a batch is drawn; a batch is float pixels p / 256 (model.quantizers
+.pixels: 8-bit fixed point, which the network's input quantizer reproduces exactly). The validation split is carved from
 the training set with a fixed seed (VAL_SPLIT_SEED), independent of the training seed, so
 every run of a dataset validates on the same images. The test set is only evaluated once,
 at the end of training.
@@ -18,6 +18,7 @@ from torch import Tensor
 from torchvision import datasets
 
 from common.errors import UserError, check_choice
+from model.quantizers import pixels
 
 DATASETS = {"mnist": datasets.MNIST, "fashion": datasets.FashionMNIST}
 DATA_DIR_ENV = "QSNN_DATA_DIR"
@@ -101,7 +102,7 @@ def batches(split: Split, batch_size: int, device: torch.device,
     for start in range(0, n, batch_size):
         index = order[start:start + batch_size]
         images = split.images[index].to(device, non_blocking=True)
-        yield images.float().div_(255.0), split.labels[index].to(device, non_blocking=True)
+        yield pixels(images), split.labels[index].to(device, non_blocking=True)
 
 
 def num_batches(split: Split, batch_size: int) -> int:

@@ -4,6 +4,7 @@ import torch
 
 from common.errors import UserError
 from model.network import QuantCNN, SpikingCNN, build_model
+from model.quantizers import pixels
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model, save_checkpoint
 
@@ -42,16 +43,17 @@ def test_quantized_weights_take_at_most_2_to_the_bits_values(bits):
         values = torch.unique(layer.quant_weight().value)
         assert 2 < len(values) <= 2**bits
         scale = layer.quant_weight().scale
+        assert torch.log2(scale).round() == torch.log2(scale)  # fixed point: a power of two
         ints = values / scale
-        assert torch.allclose(ints, ints.round(), atol=1e-4)
+        assert torch.equal(ints, ints.round())
 
 
 def test_float_weights_at_32_bits_and_lossless_input_quantizer():
     model = build_model(ModelSpec(weight_bits=32, timesteps=1))
     assert not model.conv1.weight_quant.is_quant_enabled
     assert torch.equal(model.conv1.quant_weight(), model.conv1.weight)
-    pixels = torch.arange(256, dtype=torch.float32).reshape(1, 1, 16, 16) / 255
-    assert torch.allclose(model.input_quant(pixels), pixels, atol=1e-7)
+    images = pixels(torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16))
+    assert torch.equal(model.input_quant(images), images)
 
 
 def test_networks_produce_logits_for_each_variant():

@@ -10,6 +10,7 @@ from common.profile import load_profile, profile_table, validate_profile
 from model.hooks import WorkloadProbe, fanout_map
 from model.network import build_model
 from model.spec import ModelSpec
+from model.quantizers import pixels
 from quant_training.data import Split
 from quant_training.profile import profile_model
 
@@ -17,9 +18,10 @@ SMALL = dict(conv_channels=(4, 8), hidden=16, timesteps=3)
 
 
 def profile_of(spec: ModelSpec, images: torch.Tensor, seed: int = 0) -> dict:
+    """Profile of a random-weight network on uint8 `images`."""
     torch.manual_seed(seed)
     model = build_model(spec).eval()
-    split = Split((images * 255).round().to(torch.uint8), torch.zeros(len(images), dtype=torch.long))
+    split = Split(images, torch.zeros(len(images), dtype=torch.long))
     _, profile = profile_model(model, spec, split, 64, torch.device("cpu"), "test", "mnist", "test")
     return profile
 
@@ -29,8 +31,8 @@ def layer(profile: dict, name: str) -> dict:
 
 
 def one_pixel_image(y: int, x: int) -> torch.Tensor:
-    image = torch.zeros(1, 1, 28, 28)
-    image[0, 0, y, x] = 1.0
+    image = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    image[0, 0, y, x] = 255  # white: spikes at every step under rate encoding
     return image
 
 
@@ -58,7 +60,7 @@ def test_fanout_map_by_hand():
 
 
 def test_linear_synops_are_events_times_fanout_and_direct_conv1_is_dense_once():
-    images = torch.rand(6, 1, 28, 28)
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
     profile = profile_of(ModelSpec(**SMALL), images)
     conv1, fc1, fc2 = layer(profile, "conv1"), layer(profile, "fc1"), layer(profile, "fc2")
     assert conv1["computed_once"] and not conv1["binary_input"]
@@ -74,7 +76,7 @@ def test_synops_equal_an_output_side_count(mnist_small):
     spec = ModelSpec(**SMALL)
     torch.manual_seed(0)
     model = build_model(spec).eval()
-    images = mnist_small.test.images[:8].float() / 255
+    images = pixels(mnist_small.test.images[:8])
     inputs = []
     model.conv2.register_forward_hook(lambda m, i, o: inputs.append(i[0].detach()))
     with WorkloadProbe(model) as probe, torch.no_grad():
@@ -88,7 +90,7 @@ def test_synops_equal_an_output_side_count(mnist_small):
 
 
 def test_pooling_placement_changes_neurons_and_events(mnist_small):
-    images = mnist_small.test.images[:16].float() / 255
+    images = mnist_small.test.images[:16]
     after = profile_of(ModelSpec(**SMALL, pool="after_neuron"), images)
     before = profile_of(ModelSpec(**SMALL, pool="before_neuron"), images)
     assert layer(after, "conv1")["neurons"] == 4 * 28 * 28
@@ -103,7 +105,7 @@ def test_pooling_placement_changes_neurons_and_events(mnist_small):
 
 
 def test_invariants_and_ann_has_no_accumulates(mnist_small):
-    images = mnist_small.test.images[:16].float() / 255
+    images = mnist_small.test.images[:16]
     snn = profile_of(ModelSpec(**SMALL, encoding="rate"), images)
     for item in snn["layers"]:
         assert item["totals"]["output_events"] <= item["neurons"] * snn["timesteps"]
@@ -130,7 +132,7 @@ def test_synops_agree_with_sinabs_hooks(mnist_small):
             conv_layer_synops_hook if name.startswith("conv") else linear_layer_synops_hook)
         module.register_forward_hook(lambda m, i, o, name=name: theirs.setdefault(name, []).append(
             float(m.hook_data["layer_synops_per_timestep"])))
-    images = mnist_small.test.images[:32].float() / 255
+    images = pixels(mnist_small.test.images[:32])
     torch.manual_seed(2)
     with WorkloadProbe(model) as probe, torch.no_grad():
         model(images)
@@ -143,7 +145,7 @@ def test_synops_agree_with_sinabs_hooks(mnist_small):
 
 
 def test_profile_schema_round_trip_and_rejections(tmp_path, mnist_small):
-    profile = profile_of(ModelSpec(**SMALL), mnist_small.test.images[:4].float() / 255)
+    profile = profile_of(ModelSpec(**SMALL), mnist_small.test.images[:4])
     path = tmp_path / "profile.json"
     path.write_text(json.dumps(profile))
     assert load_profile(path)["timesteps"] == 3

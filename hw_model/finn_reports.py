@@ -1,0 +1,57 @@
+"""FINN's own estimates (runs/<name>/fpga/<part>/summary.json, from `make fpga-estimate`)
+set beside the analytic FINN-R model of hw_model.fpga at the same part, clock and target.
+
+Energy from FINN's resource counts uses the same (assumed) power constants as hw_model.fpga:
+    P = P_static(part) + f_clk (LUT c_lut + BRAM18 c_bram + DSP c_dsp),  E = P x latency.
+Layers FINN could not estimate (float operations) are counted in `unestimated_layers`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hw_model import fpga
+from hw_model.constants import Table
+from hw_model.workload import Workload
+
+TARGET = "fpga-finn"
+ESTIMATOR = "FINN estimate reports (finn-plus 1.6.1) + ASSUMED power"
+
+
+def summaries(w: Workload) -> list[dict]:
+    """FINN summaries of the workload's run, if its profile sits in a run folder."""
+    run_dir = Path(w.source).parent
+    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("fpga/*/summary.json"))]
+
+
+def comparison_rows(w: Workload, table: Table) -> list[dict]:
+    rows = []
+    for finn in summaries(w):
+        part = next((p for p in fpga.PARTS if finn["part"].startswith(p)), None)
+        if part is None:
+            continue
+        clock_mhz = 1e3 / finn["clock_ns"]
+        config = fpga.Config(part, clock_mhz, finn["target_fps"])
+        analytic = fpga.evaluate(w, config, table)
+        totals = finn["totals"]
+        power_w = table.v(f"{part}_static_power") + clock_mhz * 1e-6 * (
+            totals["lut"] * table.v("lut_power") + totals["bram18"] * table.v("bram18_power")
+            + totals["dsp"] * table.v("dsp_power"))
+        latency_ns = finn["latency_per_inference_us"] * 1e3
+        analytic_lut = float(analytic.resources["lut"].sum())
+        analytic_bram = float(analytic.resources["bram18"].sum())
+        rows.append({
+            "run": w.run, "kind": w.kind, "timesteps": w.timesteps,
+            "weight_bits": w.weight_bits, "state_bits": w.state_bits,
+            "accuracy_pct": w.accuracy_pct, "target": TARGET, "config": config.label(),
+            "estimator": ESTIMATOR, "energy_pj": power_w * latency_ns * 1e3,
+            "latency_ns": latency_ns, "lut": totals["lut"], "bram18": totals["bram18"],
+            "dsp": totals["dsp"], "fits_part": finn["fits"],
+            "unestimated_layers": len(finn["float_layers"]),
+            "analytic_lut": analytic_lut, "analytic_bram18": analytic_bram,
+            "analytic_latency_ns": analytic.inference_latency_ns,
+            "lut_analytic_over_finn": analytic_lut / totals["lut"] if totals["lut"] else None,
+            "bram18_analytic_over_finn": analytic_bram / totals["bram18"] if totals["bram18"]
+            else None,
+            "latency_analytic_over_finn": analytic.inference_latency_ns / latency_ns})
+    return rows
