@@ -29,11 +29,12 @@ RUN ?=
 SPLIT ?= test
 TARGETS ?= digital,imc,fpga
 IMAGES ?= 100
+HLS_IMAGES ?= 20
 FPGA_PART ?= xc7z020clg400-1
 CLK_NS ?= 10
 TARGET_FPS ?= 1000
 
-.PHONY: help setup qat eval profile export fpga-estimate fpga-build report sweep bench test \
+.PHONY: help setup qat eval profile export fpga-estimate fpga-build hls report sweep bench test \
 	clean-venv
 
 help:
@@ -49,6 +50,7 @@ help:
 	@echo "make fpga-estimate [RUN=...] [FPGA_PART=$(FPGA_PART)] [CLK_NS=$(CLK_NS)] [TARGET_FPS=$(TARGET_FPS)]"
 	@echo "                           FINN estimate build -> <run>/fpga/<part>/"
 	@echo "make fpga-build            the same, continued to synthesis (needs Xilinx Vivado/Vitis)"
+	@echo "make hls [RUN=...] [HLS_IMAGES=20]  HLS C++ project + bit-exact C simulation -> <run>/hls/"
 	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
 	@echo "make bench                 benchmarks -> reports/bench/"
@@ -90,6 +92,10 @@ fpga-estimate: setup
 fpga-build: setup
 	$(PY) -m export.fpga_estimate $(RUN) --runs-dir $(RUNS_DIR) --part $(FPGA_PART) \
 	  --clock-ns $(CLK_NS) --target-fps $(TARGET_FPS) --build
+
+hls: setup
+	$(PY) -m hls.build $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
+	  --images $(HLS_IMAGES) --part $(FPGA_PART) --clock-ns $(CLK_NS)
 
 report: setup
 	$(PY) -m hw_model.report --runs-dir $(RUNS_DIR) --targets $(TARGETS)

@@ -19,12 +19,11 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from common.atomic import write_json, write_with
+from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
 from common.runs import resolve_run
 from export.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
@@ -74,9 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 def build_into(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
                target_fps: float, steps: list[str]) -> dict:
     """Build in a scratch folder and swap it in whole: `out` is never left half-written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as scratch:
         model = run_build(graph, scratch, part, clock_ns, target_fps * meta["timesteps"], steps)
         summary = summarize(model, scratch / "report", meta, part, clock_ns, target_fps)
         shutil.copy(scratch / "report" / "auto_folding_config.json",
@@ -84,19 +81,7 @@ def build_into(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
         write_json(scratch / "summary.json", summary)
         table = pd.DataFrame(summary["layers"])
         write_with(scratch / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
-        _swap(scratch, out)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return summary
-
-
-def _swap(new: Path, out: Path) -> None:
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    new.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,

@@ -39,7 +39,7 @@ class StepModule(nn.Module):
         self.snn = snn
 
     def forward(self, x: Tensor, m1: Tensor, m2: Tensor, m3: Tensor):
-        logits, membranes = self.snn.step(self.snn.conv1(self.snn.input_quant(x)), [m1, m2, m3])
+        logits, membranes = self.snn.step(self.snn.conv1(self.snn.encode(x)), [m1, m2, m3])
         return (logits, *membranes)
 
 
@@ -47,7 +47,7 @@ def state_shapes(model: SpikingCNN) -> list[list[int]]:
     """Per-image membrane shapes, read off one step on a blank image."""
     with torch.no_grad():
         x = torch.zeros(1, model.spec.in_channels, model.spec.image_size, model.spec.image_size)
-        _, membranes = model.step(model.conv1(model.input_quant(x)), [None, None, None])
+        _, membranes = model.step(model.conv1(model.encode(x)), [None, None, None])
     return [list(m.shape[1:]) for m in membranes]
 
 
@@ -69,6 +69,7 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
     """Export (atomically) the step graph of an SNN, or the graph of an ANN; return metadata."""
     import onnx
     from brevitas.export import export_qonnx
+    from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
@@ -86,6 +87,8 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
             warnings.simplefilter("ignore")
             export_qonnx(module, args=args, export_path=str(tmp), dynamo=False)
         graph = cleanup_model(ModelWrapper(str(tmp)))
+        if spec.kind == "snn" and spec.encoding == "rate":  # spike frames: tell FINN the type
+            graph.set_tensor_datatype(graph.graph.input[0].name, DataType["BINARY"])
         for tensor, name in zip(graph.graph.input, names_in):
             graph.rename_tensor(tensor.name, f"in_{name}" if name in STATE_NAMES else name)
         for tensor, name in zip(graph.graph.output, names_out):

@@ -85,6 +85,11 @@ class SpikingCNN(Synapses):
             total = total + logits
         return total / self.spec.timesteps if self.spec.readout == "mean" else total
 
+    def encode(self, frame: Tensor) -> Tensor:
+        """conv1's input for one step's frame: the quantized image (direct encoding) or the
+        spike frame itself (rate encoding). The exported step graph takes this frame."""
+        return self.input_quant(frame) if self.spec.encoding == "direct" else frame
+
     def step(self, current1: Tensor, membranes: list[Tensor | None]) -> tuple[Tensor, list[Tensor]]:
         """One timestep from conv1's output current; returns fc2's output and new membranes."""
         m1, m2, m3 = membranes

@@ -1,0 +1,1 @@
+"""HLS C++ of the spiking CNN in integer arithmetic, and its bit-accurate C simulation."""

@@ -1,0 +1,92 @@
+"""Generate the HLS C++ project of a run and check its C simulation bit for bit (`make hls`).
+
+    python -m hls.build [runs/<name>] [--images 20] [--part xc7z020clg400-1] [--clock-ns 10]
+
+Writes runs/<name>/hls/: params.h (constants, widths, weights), snn.h, snn.cpp, tb.cpp,
+run_hls.tcl (for Vitis HLS, not runnable here) and csim_report.json. The C simulation (g++ +
+ap_types) runs T timesteps on N test images and must match PyTorch and, when
+`make export` has written it, the QONNX step graph: membranes bit-exact at every step,
+identical fc2 outputs. Exits with status 1 when they differ.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from common.atomic import atomic_dir, write_json
+from common.errors import UserError, run_cli
+from common.runs import CHECKPOINT, resolve_run
+from export.qonnx_export import EXPORT_DIR, graph_name
+from export.step_graph import state_shapes
+from export.verify import VerificationError
+from hls.csim import compare, compile_csim, input_frames, qonnx_reference, run_csim, torch_reference
+from hls.generate import integer_net, required_widths, write_project
+from quant_training.checkpoint import load_model
+from quant_training.data import load_dataset, resolve_data_dir
+
+
+def build_and_check(model, spec, images, out, part: str = "xc7z020clg400-1",
+                    clock_ns: float = 10.0, graph=None, widths: dict | None = None) -> dict:
+    """Write the project into `out` (atomically), run the C simulation, compare; the report."""
+    net = integer_net(model, spec)
+    widths = widths or required_widths(net)
+    start = time.perf_counter()
+    with atomic_dir(out) as scratch:
+        write_project(net, widths, scratch, part, clock_ns)
+        executable = compile_csim(scratch)
+        frames = input_frames(spec, images)
+        csim = run_csim(executable, frames, state_shapes(model), spec.num_classes)
+        report = {"images": len(images), "timesteps": spec.timesteps, "widths": widths,
+                  "vs_torch": compare(csim, torch_reference(model, spec, frames),
+                                      net.layers["fc2"].frac)}
+        if graph is not None and graph.exists():
+            report["vs_qonnx"] = compare(csim, qonnx_reference(graph, spec, frames),
+                                         net.layers["fc2"].frac)
+        report["passed"] = all(r["passed"] for k, r in report.items() if k.startswith("vs_"))
+        report["seconds"] = time.perf_counter() - start
+        for name in ("frames.bin", "csim_out.bin", "csim"):
+            (scratch / name).unlink(missing_ok=True)
+        write_json(scratch / "csim_report.json", report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m hls.build", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", nargs="?", default=None, help="run folder (default: the latest)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    p.add_argument("--images", type=int, default=20)
+    p.add_argument("--part", default="xc7z020clg400-1")
+    p.add_argument("--clock-ns", type=float, default=10.0)
+    args = p.parse_args(argv)
+    if args.images < 1:
+        raise UserError(f"images={args.images} must be >= 1")
+    run_dir = resolve_run(args.run, args.runs_dir)
+    model, spec, payload = load_model(run_dir / CHECKPOINT)
+    data = load_dataset(payload["train_config"]["dataset"], resolve_data_dir(args.data_dir),
+                        payload["train_config"]["val_size"])
+    images = data.test.images[torch.arange(min(args.images, len(data.test)))]
+    report = build_and_check(model, spec, images, run_dir / "hls", args.part, args.clock_ns,
+                             graph=run_dir / EXPORT_DIR / graph_name("snn"))
+    compared = [k[3:] for k in report if k.startswith("vs_")]
+    print(f"{run_dir / 'hls'}: C simulation of {report['images']} test images x "
+          f"T={report['timesteps']} vs {' and '.join(compared)}: "
+          f"{'bit-exact' if report['passed'] else 'MISMATCH'} ({report['seconds']:.0f} s)",
+          file=sys.stderr)
+    if not report["passed"]:
+        first = next(r["first_mismatch"] for k, r in report.items() if k.startswith("vs_")
+                     and not r["passed"])
+        raise VerificationError(f"HLS C simulation differs: {first or 'logits'}; see "
+                                f"{run_dir / 'hls' / 'csim_report.json'}")
+
+
+if __name__ == "__main__":
+    try:
+        run_cli(main)
+    except VerificationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)

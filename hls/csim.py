@@ -1,0 +1,139 @@
+"""Build and run the C simulation (g++ and the open-source ap_types headers), and compare it
+with PyTorch and the QONNX step graph on the same input frames."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.errors import UserError
+from export.step_graph import STATE_NAMES, StepModule, state_shapes
+from export.verify import FRAME_SEED
+from model.network import rate_frame
+from model.quantizers import pixels
+from model.spec import ModelSpec
+
+EXECUTABLE = "csim"
+
+
+def ap_types_dir() -> Path:
+    """hls4ml's bundled copy of the ap_types headers (ap_int.h, ap_fixed.h)."""
+    import hls4ml
+
+    path = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    if not (path / "ap_int.h").is_file():
+        raise UserError(f"ap_types headers not found in {path}; reinstall with `make setup`")
+    return path
+
+
+def compile_csim(project: Path) -> Path:
+    command = ["g++", "-O2", "-std=c++14", "-w", f"-I{ap_types_dir()}", f"-I{project}",
+               str(project / "snn.cpp"), str(project / "tb.cpp"), "-o", str(project / EXECUTABLE)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    except FileNotFoundError:
+        raise UserError("g++ was not found; install a C++ compiler (Debian: build-essential)") from None
+    if done.returncode != 0:
+        first = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr[:200])
+        raise UserError(f"C simulation did not compile: {first}")
+    return project / EXECUTABLE
+
+
+def input_frames(spec: ModelSpec, images: torch.Tensor) -> np.ndarray:
+    """uint8 [N, T, C, H, W]: the image at every step (direct) or its Bernoulli spike frames
+    (rate), drawn as export.verify draws them."""
+    if spec.encoding == "direct":
+        return images[:, None].repeat(1, spec.timesteps, 1, 1, 1).numpy().astype(np.uint8)
+    generator = torch.Generator().manual_seed(FRAME_SEED)
+    frames = [[rate_frame(pixels(image[None]), generator)[0] for _ in range(spec.timesteps)]
+              for image in images]
+    return torch.stack([torch.stack(f) for f in frames]).numpy().astype(np.uint8)
+
+
+def run_csim(executable: Path, frames: np.ndarray, shapes: list[list[int]],
+             classes: int) -> dict[str, np.ndarray]:
+    """Membrane codes [N, T, ...] per layer and fc2 accumulators [N, T, classes]."""
+    work = executable.parent
+    n, steps = frames.shape[:2]
+    with open(work / "frames.bin", "wb") as f:
+        f.write(np.array([n, steps], dtype=np.int32).tobytes())
+        f.write(np.ascontiguousarray(frames).tobytes())
+    done = subprocess.run([str(executable), str(work / "frames.bin"), str(work / "csim_out.bin")],
+                          capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise UserError(f"C simulation failed: {done.stderr.strip() or done.returncode}")
+    raw = (work / "csim_out.bin").read_bytes()
+    sizes = [int(np.prod(s)) for s in shapes]
+    record = np.dtype([*((f"m{i}", np.int16, (size,)) for i, size in enumerate(sizes, 1)),
+                       ("logits", np.int32, (classes,))])
+    data = np.frombuffer(raw, dtype=record).reshape(n, steps)
+    return {**{STATE_NAMES[i]: data[f"m{i + 1}"] for i in range(len(shapes))},
+            "logits": data["logits"]}
+
+
+def torch_reference(model, spec: ModelSpec, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """PyTorch on the same frames: membrane codes (V / step) and fc2 outputs per step."""
+    step = StepModule(model.eval().cpu())
+    shapes = state_shapes(step.snn)
+    out: dict[str, list] = {name: [] for name in (*STATE_NAMES, "logits")}
+    with torch.no_grad():
+        for image_frames in torch.from_numpy(frames):
+            states = [torch.zeros(1, *shape) for shape in shapes]
+            per_step: dict[str, list] = {name: [] for name in out}
+            for frame in image_frames:
+                logits, *states = step(step_input(spec, frame[None]), *states)
+                for name, state in zip(STATE_NAMES, states):
+                    per_step[name].append((state[0] / spec.state_step).flatten().numpy())
+                per_step["logits"].append(logits[0].numpy())
+            for name in out:
+                out[name].append(np.stack(per_step[name]))
+    return {name: np.stack(values) for name, values in out.items()}
+
+
+def step_input(spec: ModelSpec, frame: torch.Tensor) -> torch.Tensor:
+    """The step graph's x for a uint8 frame: pixels p / 256 (direct) or spikes 0/1 (rate)."""
+    return pixels(frame) if spec.encoding == "direct" else frame.float()
+
+
+def qonnx_reference(graph_path: Path, spec: ModelSpec, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """The exported step graph (qonnx execution) on the same frames, as torch_reference."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    graph = ModelWrapper(str(graph_path))
+    shapes = [graph.get_tensor_shape(f"in_{n}") for n in STATE_NAMES]
+    out: dict[str, list] = {name: [] for name in (*STATE_NAMES, "logits")}
+    for image_frames in frames:
+        states = [np.zeros(s, np.float32) for s in shapes]
+        per_step: dict[str, list] = {name: [] for name in out}
+        for frame in image_frames:
+            x = step_input(spec, torch.from_numpy(frame[None]))
+            result = execute_onnx(graph, {"x": x.numpy(), **{f"in_{n}": s for n, s in
+                                                          zip(STATE_NAMES, states)}})
+            states = [result[f"out_{n}"] for n in STATE_NAMES]
+            for name, state in zip(STATE_NAMES, states):
+                per_step[name].append((state[0] / spec.state_step).flatten())
+            per_step["logits"].append(result["logits_t"][0])
+        for name in out:
+            out[name].append(np.stack(per_step[name]))
+    return {name: np.stack(values) for name, values in out.items()}
+
+
+def compare(csim: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+            logit_frac: int) -> dict:
+    """Bit-exact comparison of membranes and logits; predictions from the summed logits."""
+    report: dict = {"first_mismatch": None}
+    for name in STATE_NAMES:
+        equal = np.array_equal(csim[name].astype(np.float64), reference[name].astype(np.float64))
+        report[f"{name}_bit_exact"] = bool(equal)
+        if not equal and report["first_mismatch"] is None:
+            image, step = np.argwhere((csim[name] != reference[name]).any(-1))[0]
+            report["first_mismatch"] = f"{name} differs (image {image}, t={step + 1})"
+    logits = csim["logits"].astype(np.float64) * 2.0**-logit_frac
+    report["logits_exact"] = bool(np.array_equal(logits, reference["logits"].astype(np.float64)))
+    report["identical_predictions"] = int(
+        (logits.sum(1).argmax(-1) == reference["logits"].sum(1).argmax(-1)).sum())
+    report["passed"] = all(report[f"{n}_bit_exact"] for n in STATE_NAMES) and report["logits_exact"]
+    return report

@@ -1,0 +1,58 @@
+"""HLS C++ generation and its C simulation against PyTorch and the QONNX step graph."""
+import pytest
+import torch
+
+from common.errors import UserError
+from export.step_graph import export_graph
+from hls.build import build_and_check
+from hls.generate import integer_net, required_widths
+from model.network import build_model
+from model.spec import ModelSpec
+from test_export import TINY, tiny_model
+
+
+@pytest.mark.parametrize("encoding, reset", [("direct", "subtract"), ("rate", "zero")])
+def test_csim_is_bit_exact_against_torch_and_qonnx(tmp_path, mnist_small, encoding, reset):
+    spec = ModelSpec(encoding=encoding, reset=reset, **TINY)
+    model = tiny_model(spec, mnist_small)
+    graph = tmp_path / "step.qonnx.onnx"
+    export_graph(model, spec, graph)
+    report = build_and_check(model, spec, mnist_small.test.images[:3], tmp_path / "hls",
+                             graph=graph)
+    assert report["passed"], report
+    for source in ("vs_torch", "vs_qonnx"):
+        assert report[source]["logits_exact"] and report[source]["membrane_2_bit_exact"]
+        assert report[source]["identical_predictions"] == 3
+    files = {p.name for p in (tmp_path / "hls").iterdir()}
+    assert {"params.h", "snn.h", "snn.cpp", "tb.cpp", "run_hls.tcl", "csim_report.json"} <= files
+    assert "ap_int<ACC2_BITS>" in (tmp_path / "hls" / "params.h").read_text()
+
+
+def test_a_too_narrow_accumulator_is_caught(tmp_path, mnist_small):
+    spec = ModelSpec(**TINY)
+    model = tiny_model(spec, mnist_small)
+    widths = required_widths(integer_net(model, spec))
+    widths["ACC3_BITS"] = 3  # fc1's sums overflow 3 bits
+    report = build_and_check(model, spec, mnist_small.test.images[:3], tmp_path / "hls",
+                             widths=widths)
+    assert not report["passed"]
+    assert report["vs_torch"]["first_mismatch"].startswith("membrane_3 differs")
+
+
+def test_widths_follow_the_bit_widths():
+    spec = ModelSpec(**TINY)
+    torch.manual_seed(0)
+    widths = required_widths(integer_net(build_model(spec), spec))
+    # conv2: 4-bit weights, spikes in (1 bit), fan-in 4 * 9 = 36 -> 4 + 1 + 6 bits
+    assert widths["ACC2_BITS"] == 11
+    # conv1, direct: 8-bit pixels, fan-in 9 -> 4 + 8 + 4 bits
+    assert widths["ACC1_BITS"] == 16
+
+
+def test_unsupported_specs_are_refused_in_one_line():
+    spec = ModelSpec(beta=0.75, **{k: v for k, v in TINY.items()})
+    with pytest.raises(UserError, match="beta=0.75 \\(a power of two"):
+        integer_net(build_model(spec), spec)
+    ann = ModelSpec(kind="ann", timesteps=1, weight_bits=4)
+    with pytest.raises(UserError, match="kind must be snn"):
+        integer_net(build_model(ann), ann)
