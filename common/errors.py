@@ -9,6 +9,10 @@ class UserError(Exception):
     """A bad option, file or environment: shown to the user as one line, never as a traceback."""
 
 
+class CheckFailed(Exception):
+    """An output failed its own verification (exported graph, C simulation): exit status 1."""
+
+
 def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
     """Raise UserError unless `value` is one of `allowed`."""
     allowed = list(allowed)
@@ -18,12 +22,16 @@ def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
 
 
 def run_cli(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
-    """Run a command-line `main`, turning a UserError into `error: ...` and exit status 2."""
+    """Run a command-line `main`: a UserError prints `error: ...` and exits with status 2,
+    a CheckFailed with status 1."""
     try:
         main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except CheckFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -14,11 +14,9 @@ import torch
 
 from common.atomic import write_json
 from common.errors import UserError, run_cli
-from common.runs import CHECKPOINT, resolve_run
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
-from quant_training.checkpoint import load_model
-from quant_training.data import load_dataset, resolve_data_dir
+from quant_training.trained_run import TrainedRun, add_run_arguments
 
 EXPORT_DIR = "export"
 
@@ -29,18 +27,14 @@ def graph_name(kind: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m export.qonnx_export", description=__doc__)
-    p.add_argument("run", nargs="?", default=None, help="run folder (default: the latest)")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    add_run_arguments(p)
     p.add_argument("--images", type=int, default=100, help="test images to verify on")
     args = p.parse_args(argv)
     if args.images < 1:
         raise UserError(f"images={args.images} must be >= 1")
-    run_dir = resolve_run(args.run, args.runs_dir)
-    model, spec, payload = load_model(run_dir / CHECKPOINT)
-    data = load_dataset(payload["train_config"]["dataset"], resolve_data_dir(args.data_dir),
-                        payload["train_config"]["val_size"])
-    out = run_dir / EXPORT_DIR
+    run = TrainedRun.open(args)
+    model, spec, data = run.model, run.spec, run.dataset(args.data_dir)
+    out = run.path / EXPORT_DIR
     graph = out / graph_name(spec.kind)
     export_graph(model, spec, graph)
     index = torch.arange(min(args.images, len(data.test)))
@@ -57,8 +51,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        run_cli(main)
-    except VerificationError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from common.errors import CheckFailed
 from export.step_graph import STATE_NAMES, StepModule
 from model.lif import LIF
 from model.network import rate_frame
@@ -25,8 +26,8 @@ LOGIT_TOLERANCE = 1e-5
 FRAME_SEED = 0
 
 
-class VerificationError(Exception):
-    """The exported graph does not compute what the PyTorch model computes."""
+class VerificationError(CheckFailed):
+    """The exported graph (or C simulation) does not compute what the PyTorch model computes."""
 
 
 @dataclass

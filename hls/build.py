@@ -18,14 +18,12 @@ import torch
 
 from common.atomic import atomic_dir, write_json
 from common.errors import UserError, run_cli
-from common.runs import CHECKPOINT, resolve_run
 from export.qonnx_export import EXPORT_DIR, graph_name
 from export.step_graph import state_shapes
 from export.verify import VerificationError
 from hls.csim import compare, compile_csim, input_frames, qonnx_reference, run_csim, torch_reference
 from hls.generate import integer_net, required_widths, write_project
-from quant_training.checkpoint import load_model
-from quant_training.data import load_dataset, resolve_data_dir
+from quant_training.trained_run import TrainedRun, add_run_arguments
 
 
 def build_and_check(model, spec, images, out, part: str = "xc7z020clg400-1",
@@ -56,20 +54,17 @@ def build_and_check(model, spec, images, out, part: str = "xc7z020clg400-1",
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m hls.build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", nargs="?", default=None, help="run folder (default: the latest)")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    add_run_arguments(p)
     p.add_argument("--images", type=int, default=20)
     p.add_argument("--part", default="xc7z020clg400-1")
     p.add_argument("--clock-ns", type=float, default=10.0)
     args = p.parse_args(argv)
     if args.images < 1:
         raise UserError(f"images={args.images} must be >= 1")
-    run_dir = resolve_run(args.run, args.runs_dir)
-    model, spec, payload = load_model(run_dir / CHECKPOINT)
-    data = load_dataset(payload["train_config"]["dataset"], resolve_data_dir(args.data_dir),
-                        payload["train_config"]["val_size"])
-    images = data.test.images[torch.arange(min(args.images, len(data.test)))]
+    run = TrainedRun.open(args)
+    run_dir, model, spec = run.path, run.model, run.spec
+    test = run.dataset(args.data_dir).test
+    images = test.images[torch.arange(min(args.images, len(test)))]
     report = build_and_check(model, spec, images, run_dir / "hls", args.part, args.clock_ns,
                              graph=run_dir / EXPORT_DIR / graph_name("snn"))
     compared = [k[3:] for k in report if k.startswith("vs_")]
@@ -85,8 +80,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        run_cli(main)
-    except VerificationError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main)

@@ -24,7 +24,7 @@ cycles_l (a layer computed once runs only in the first pass). Power: static + cl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 

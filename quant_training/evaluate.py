@@ -9,35 +9,28 @@ import argparse
 
 from common.atomic import write_json
 from common.errors import run_cli
-from common.runs import CHECKPOINT, resolve_run
-from quant_training.checkpoint import load_model
 from quant_training.config import TrainConfig
-from quant_training.data import load_dataset, resolve_data_dir
 from quant_training.engine import evaluate, spike_summary
+from quant_training.trained_run import TrainedRun, add_run_arguments
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m quant_training.evaluate", description=__doc__)
-    p.add_argument("run", nargs="?", default=None, help="run folder (default: the latest)")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    add_run_arguments(p)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     args = p.parse_args(argv)
 
-    run_dir = resolve_run(args.run, args.runs_dir)
-    model, spec, payload = load_model(run_dir / CHECKPOINT)
-    trained = TrainConfig(**payload["train_config"])
-    config = TrainConfig(dataset=trained.dataset, val_size=trained.val_size,
-                         batch_size=args.batch_size, device=args.device)
-    device = config.torch_device()
-    data = load_dataset(config.dataset, resolve_data_dir(args.data_dir), config.val_size)
+    run = TrainedRun.open(args)
+    run_dir, model, spec = run.path, run.model, run.spec
+    device = TrainConfig(device=args.device).torch_device()
+    data = run.dataset(args.data_dir)
     model.to(device)
-    report = {"run": run_dir.name, "checkpoint_epoch": payload.get("epoch")}
+    report = {"run": run_dir.name, "checkpoint_epoch": run.checkpoint.get("epoch")}
     print(f"{run_dir}  ({spec.kind}, T={spec.timesteps}, {spec.weight_bits}-bit weights, "
           f"{spec.state_bits}-bit membrane, {spec.encoding} encoding)")
     for name, split in (("val", data.val), ("test", data.test)):
-        result = evaluate(model, split, config.batch_size, device, desc=name)
+        result = evaluate(model, split, args.batch_size, device, desc=name)
         report[name] = {"images": result.images, "accuracy_pct": result.accuracy_pct,
                         "loss": result.loss, **spike_summary(result, spec.timesteps)}
         spikes = report[name].get("spikes_per_image_total")

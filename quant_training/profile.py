@@ -15,13 +15,12 @@ from torch import nn
 from common.atomic import write_json, write_with
 from common.errors import UserError, run_cli
 from common.profile import COUNT_FIELDS, SCHEMA, STD_FIELDS, profile_table, validate_profile
-from common.runs import CHECKPOINT, resolve_run
 from model.hooks import WorkloadProbe
 from model.network import Stage
 from model.spec import FLOAT_BITS, ModelSpec
-from quant_training.checkpoint import load_model
-from quant_training.data import Split, load_dataset, resolve_data_dir
+from quant_training.data import Split
 from quant_training.engine import Result, evaluate
+from quant_training.trained_run import TrainedRun, add_run_arguments
 
 PROFILE_JSON, PROFILE_CSV = "profile.json", "profile.csv"
 READOUT_BITS = FLOAT_BITS  # the readout accumulates fc2's outputs over T in float
@@ -121,9 +120,7 @@ def profile_model(model: nn.Module, spec: ModelSpec, split_data: Split, batch_si
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m quant_training.profile", description=__doc__)
-    p.add_argument("run", nargs="?", default=None, help="run folder (default: the latest)")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    add_run_arguments(p)
     p.add_argument("--split", default="test", choices=("test", "val"))
     p.add_argument("--limit", type=int, default=None, help="profile the first n images")
     p.add_argument("--batch-size", type=int, default=256)
@@ -131,17 +128,15 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"limit={args.limit} must be a positive number of images")
-    run_dir = resolve_run(args.run, args.runs_dir)
-    model, spec, payload = load_model(run_dir / CHECKPOINT)
-    dataset = payload["train_config"]["dataset"]
-    data = load_dataset(dataset, resolve_data_dir(args.data_dir),
-                        payload["train_config"]["val_size"])
+    run = TrainedRun.open(args)
+    data = run.dataset(args.data_dir)
     split = data.test if args.split == "test" else data.val
     if args.limit:
         split = split.subset(torch.arange(min(args.limit, len(split))))
     device = torch.device(args.device)
-    _, profile = profile_model(model.to(device), spec, split, args.batch_size, device,
-                            run_dir.name, dataset, args.split)
+    _, profile = profile_model(run.model.to(device), run.spec, split, args.batch_size, device,
+                               run.path.name, run.dataset_name, args.split)
+    run_dir = run.path
     write_profile(run_dir, profile)
     totals = profile["totals"]
     print(f"{run_dir / PROFILE_JSON}: {profile['images']} images, accuracy "
