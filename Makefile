@@ -35,7 +35,7 @@ CLK_NS ?= 10
 TARGET_FPS ?= 1000
 
 .PHONY: help setup qat eval profile export fpga-estimate fpga-build hls report sweep bench test \
-	clean-venv
+	docker-build docker-run clean-venv
 
 help:
 	@echo "make setup                 create $(VENV) with the pinned toolchain (requirements.txt)"
@@ -55,6 +55,7 @@ help:
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
 	@echo "make bench                 benchmarks -> reports/bench/"
 	@echo "make test                  run the test suite (minutes on 2 CPU cores)"
+	@echo "make docker-build [TORCH_CPU_ONLY=1] / docker-run [CMD=...]  the toolchain in a container"
 	@echo "Paths: DATA_DIR=$(DATA_DIR) (or \$$QSNN_DATA_DIR) RUNS_DIR=$(RUNS_DIR)"
 
 setup: $(STAMP)
@@ -108,6 +109,17 @@ bench: setup
 
 test: setup
 	QSNN_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q tests
+
+IMAGE ?= qsnn
+TORCH_CPU_ONLY ?= 0
+CMD ?= make help
+
+docker-build:
+	docker build -f docker/Dockerfile --build-arg TORCH_CPU_ONLY=$(TORCH_CPU_ONLY) -t $(IMAGE) .
+
+docker-run:
+	docker run --rm -it -v "$(abspath $(RUNS_DIR))":/work/runs -v "$(abspath $(DATA_DIR))":/data \
+	  $(IMAGE) $(CMD)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -76,7 +76,7 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
 def _check_supported(spec: ModelSpec) -> None:
     problems = []
     if spec.kind != "snn":
-        problems.append("kind must be snn")
+        problems.append(f"kind={spec.kind} (spiking networks only)")
     if spec.weight_bits > 8:
         problems.append(f"weight_bits={spec.weight_bits} (2, 4 or 8 only)")
     if not spec.quantized_state or spec.state_bits > 16:

@@ -54,5 +54,5 @@ def test_unsupported_specs_are_refused_in_one_line():
     with pytest.raises(UserError, match="beta=0.75 \\(a power of two"):
         integer_net(build_model(spec), spec)
     ann = ModelSpec(kind="ann", timesteps=1, weight_bits=4)
-    with pytest.raises(UserError, match="kind must be snn"):
+    with pytest.raises(UserError, match="kind=ann \\(spiking networks only\\)"):
         integer_net(build_model(ann), ann)
