@@ -169,7 +169,7 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     return Costs(
         energy_pj={"fpga": energy}, cycles=cycles,
         latency_ns=cycles * ns_per_cycle(config.clock_mhz), inference_latency_ns=latency_ns,
-        area_mm2=np.zeros(len(hw)),
+        area_mm2=np.full(len(hw), np.nan),  # FPGA cost is resources, not silicon area
         resources={"lut": lut, "bram18": bram, "uram": np.zeros(len(hw)),
                    "dsp": dsp, "pe": np.array([h.pe for h in hw], dtype=float),
                    "simd": np.array([h.simd for h in hw], dtype=float)})
