@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.clock_ns > 0 or not args.target_fps > 0:
         raise UserError(f"clock_ns={args.clock_ns} and target_fps={args.target_fps} must be > 0")
     run_dir = resolve_run(args.run, args.runs_dir)
-    meta = read_metadata(run_dir / EXPORT_DIR / graph_name(
-        "snn" if (run_dir / EXPORT_DIR / graph_name("snn")).exists() else "ann"))
-    graph = run_dir / EXPORT_DIR / graph_name(meta["spec"]["kind"])
+    graph = run_dir / EXPORT_DIR / graph_name("snn")
+    if not graph.exists():
+        graph = run_dir / EXPORT_DIR / graph_name("ann")
+    meta = read_metadata(graph)
     steps = ESTIMATE_STEPS + (SYNTHESIS_STEPS if args.build else [])
     out = run_dir / "fpga" / args.part
     summary = build_into(out, graph, meta, args.part, args.clock_ns, args.target_fps, steps)

@@ -22,6 +22,7 @@ import torch
 
 from common.atomic import write_json, write_with
 from common.errors import UserError, run_cli
+from common.runs import CHECKPOINT
 from model.network import build_model
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model, read_checkpoint, save_checkpoint
@@ -30,7 +31,8 @@ from quant_training.data import VAL_SPLIT_SEED, Dataset, load_dataset, resolve_d
 from quant_training.engine import Result, evaluate, spike_summary, train_one_epoch
 from quant_training.profile import profile_model, write_profile
 
-BEST, LAST, METRICS, HISTORY = "best.pt", "last.pt", "metrics.json", "history.csv"
+BEST = CHECKPOINT  # the checkpoint every later stage reads
+LAST, METRICS, HISTORY = "last.pt", "metrics.json", "history.csv"
 RESUMABLE_CHANGES = {"epochs", "max_minutes", "device"}  # may differ when resuming
 
 
