@@ -39,7 +39,7 @@ class StepModule(nn.Module):
         self.snn = snn
 
     def forward(self, x: Tensor, m1: Tensor, m2: Tensor, m3: Tensor):
-        logits, membranes = self.snn.step(self.snn.conv1(self.snn.encode(x)), [m1, m2, m3])
+        logits, membranes, _ = self.snn.step(self.snn.conv1(self.snn.encode(x)), [m1, m2, m3])
         return (logits, *membranes)
 
 
@@ -47,7 +47,7 @@ def state_shapes(model: SpikingCNN) -> list[list[int]]:
     """Per-image membrane shapes, read off one step on a blank image."""
     with torch.no_grad():
         x = torch.zeros(1, model.spec.in_channels, model.spec.image_size, model.spec.image_size)
-        _, membranes = model.step(model.conv1(model.encode(x)), [None, None, None])
+        _, membranes, _ = model.step(model.conv1(model.encode(x)), [None, None, None])
     return [list(m.shape[1:]) for m in membranes]
 
 

@@ -16,9 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from common.errors import CheckFailed
-from export.step_graph import STATE_NAMES, StepModule
-from model.lif import LIF
-from model.network import rate_frame
+from export.step_graph import STATE_NAMES
+from model.network import rate_frames
 from model.quantizers import pixels
 from model.spec import ModelSpec
 
@@ -99,30 +98,23 @@ def _run_steps(graph, model, spec: ModelSpec, x: Tensor, frames: torch.Generator
                tally: _Tally) -> tuple[np.ndarray, np.ndarray]:
     from qonnx.core.onnx_exec import execute_onnx
 
-    step = StepModule(model)
-    lifs = [m for m in model.modules() if isinstance(m, LIF)]
     spike_nodes = [n.output[0] for n in graph.graph.node if n.op_type == "BipolarQuant"]
-    recorded: list[Tensor] = []
-    hooks = [lif.register_forward_hook(lambda m, i, o: recorded.append(o[0])) for lif in lifs]
     torch_states = [torch.zeros(1, *s) for s in _shapes(graph)]
     graph_states = [s.numpy() for s in torch_states]
     torch_sum, graph_sum = 0.0, 0.0
-    try:
-        for t in range(spec.timesteps):
-            frame = x if spec.encoding == "direct" else rate_frame(x, frames)
-            recorded.clear()
-            with torch.no_grad():
-                torch_logits, *torch_states = step(frame, *torch_states)
-            feed = {"x": frame.numpy(), **{f"in_{n}": s for n, s in zip(STATE_NAMES, graph_states)}}
-            context = execute_onnx(graph, feed, return_full_exec_context=True)
-            graph_states = [context[f"out_{n}"] for n in STATE_NAMES]
-            _compare_states(t, graph_states, torch_states, tally)
-            _compare_spikes(t, [(context[name] + 1) / 2 for name in spike_nodes], recorded, tally)
-            torch_sum = torch_sum + torch_logits.numpy()[0]
-            graph_sum = graph_sum + context["logits_t"][0]
-    finally:
-        for hook in hooks:
-            hook.remove()
+    inputs = (x.expand(spec.timesteps, *x.shape) if spec.encoding == "direct"
+              else rate_frames(x, spec.timesteps, frames))
+    for t, frame in enumerate(inputs):
+        with torch.no_grad():  # StepModule's computation, with the spikes it passes through
+            torch_logits, torch_states, spikes = model.step(model.conv1(model.encode(frame)),
+                                                            torch_states)
+        feed = {"x": frame.numpy(), **{f"in_{n}": s for n, s in zip(STATE_NAMES, graph_states)}}
+        context = execute_onnx(graph, feed, return_full_exec_context=True)
+        graph_states = [context[f"out_{n}"] for n in STATE_NAMES]
+        _compare_states(t, graph_states, torch_states, tally)
+        _compare_spikes(t, [(context[name] + 1) / 2 for name in spike_nodes], spikes, tally)
+        torch_sum = torch_sum + torch_logits.numpy()[0]
+        graph_sum = graph_sum + context["logits_t"][0]
     scale = 1 / spec.timesteps if spec.readout == "mean" else 1.0
     return graph_sum * scale, torch_sum * scale
 

@@ -11,7 +11,7 @@ import torch
 from common.errors import UserError
 from export.step_graph import STATE_NAMES, StepModule, state_shapes
 from export.verify import FRAME_SEED
-from model.network import rate_frame
+from model.network import rate_frames
 from model.quantizers import pixels
 from model.spec import ModelSpec
 
@@ -47,9 +47,8 @@ def input_frames(spec: ModelSpec, images: torch.Tensor) -> np.ndarray:
     if spec.encoding == "direct":
         return images[:, None].repeat(1, spec.timesteps, 1, 1, 1).numpy().astype(np.uint8)
     generator = torch.Generator().manual_seed(FRAME_SEED)
-    frames = [[rate_frame(pixels(image[None]), generator)[0] for _ in range(spec.timesteps)]
-              for image in images]
-    return torch.stack([torch.stack(f) for f in frames]).numpy().astype(np.uint8)
+    frames = [rate_frames(pixels(image[None]), spec.timesteps, generator)[:, 0] for image in images]
+    return torch.stack(frames).numpy().astype(np.uint8)
 
 
 def run_csim(executable: Path, frames: np.ndarray, shapes: list[list[int]],

@@ -15,8 +15,7 @@ from torch import Tensor
 class FixedPointSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, step: float, bits: int) -> Tensor:
-        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-        return torch.clamp(torch.round(x / step), low, high) * step
+        return _to_grid_(x / step, step, bits)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
@@ -38,3 +37,14 @@ class FixedPointSTE(torch.autograd.Function):
 def quantize_state(x: Tensor, step: float, bits: int) -> Tensor:
     """Q(x) on the signed `bits`-bit grid of spacing `step` (see the module docstring)."""
     return FixedPointSTE.apply(x, step, bits)
+
+
+def quantize_state_(x: Tensor, step: float, bits: int) -> Tensor:
+    """Q(x) computed in place, without autograd (the fused LIF kernel's form)."""
+    return _to_grid_(x.div_(step), step, bits)
+
+
+def _to_grid_(codes: Tensor, step: float, bits: int) -> Tensor:
+    """x / step -> Q(x), in place on `codes`."""
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return codes.round_().clamp_(low, high).mul_(step)

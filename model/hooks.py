@@ -11,6 +11,7 @@ from model.lif import LIF
 class SpikeCounter:
     """Total output spikes per LIF layer (summed over images and timesteps), kept on device,
     and each layer's neuron count. Use as a context manager around forward passes.
+    A LIF returns (spikes [T, B, ...], membrane).
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -33,7 +34,7 @@ class SpikeCounter:
         def count(module, inputs, outputs) -> None:
             spikes = outputs[0].detach()
             self.totals[name] = self.totals.get(name, 0) + spikes.sum()
-            self.neurons[name] = spikes[0].numel()
+            self.neurons[name] = spikes[0, 0].numel()
         return count
 
     def per_image(self, num_images: int) -> dict[str, float]:
@@ -67,8 +68,9 @@ class WorkloadProbe:
       input_events = nonzero inputs;
       synops       = sum_i x_i * fanout_i   if the stage's input is binary (accumulates),
       dense_macs   = sum_i fanout_i          otherwise (every connection is computed);
-    and for each call t of its neuron: output_events = nonzero outputs (spikes for a LIF).
-    Counts are accumulated as sums and sums of squares over images (no host syncs), so
+    and for each timestep t of its neuron: output_events = nonzero outputs (spikes for a LIF).
+    A call may carry several timesteps: a weight layer's input [n*B, ...] holds n of them (B
+    images per forward pass), a LIF's spikes are [T, B, ...]. Counts are accumulated as sums and sums of squares over images (no host syncs), so
     `summary()` gives the mean and standard deviation per image.
     """
 
@@ -79,6 +81,7 @@ class WorkloadProbe:
         self.fanouts: dict[str, Tensor] = {}  # stage -> fan-out of one input sample
         self._sums: dict[tuple[str, str, int], list[Tensor]] = {}
         self._calls: dict[str, int] = {}
+        self._batch = 0  # images in the current forward pass
         self._handles: list = []
 
     def __enter__(self) -> WorkloadProbe:
@@ -96,6 +99,7 @@ class WorkloadProbe:
 
     def _new_forward(self, module, inputs) -> None:
         self._calls.clear()
+        self._batch = len(inputs[0])
 
     def _tick(self, key: str) -> int:
         t = self._calls.get(key, 0)
@@ -105,24 +109,26 @@ class WorkloadProbe:
     def _synapse_hook(self, stage):
         def hook(module, inputs, output) -> None:
             x = inputs[0].detach()
-            t = self._tick(f"{stage.name}/synapse")
             shapes = self.shapes.setdefault(stage.name, {})
             shapes.update(input=list(x.shape[1:]), output=list(output.shape[1:]))
             fanout = self._fanout(stage.name, module, x.shape, output.shape).to(x.device)
-            self._add(stage.name, "input_events", t, (x != 0).flatten(1).sum(1))
-            if stage.binary_input:
-                self._add(stage.name, "synops", t, (x * fanout).flatten(1).sum(1))
-            else:
-                macs = fanout.expand(x.shape[1:]).sum().expand(x.shape[0])
-                self._add(stage.name, "dense_macs", t, macs)
+            for x_t in x.unflatten(0, (-1, self._batch)):
+                t = self._tick(f"{stage.name}/synapse")
+                self._add(stage.name, "input_events", t, (x_t != 0).flatten(1).sum(1))
+                if stage.binary_input:
+                    self._add(stage.name, "synops", t, (x_t * fanout).flatten(1).sum(1))
+                else:
+                    macs = fanout.expand(x_t.shape[1:]).sum().expand(x_t.shape[0])
+                    self._add(stage.name, "dense_macs", t, macs)
         return hook
 
     def _neuron_hook(self, stage):
         def hook(module, inputs, output) -> None:
-            y = (output[0] if isinstance(output, tuple) else output).detach()
-            t = self._tick(f"{stage.name}/neuron")
-            self.shapes.setdefault(stage.name, {})["neuron"] = list(y.shape[1:])
-            self._add(stage.name, "output_events", t, (y != 0).flatten(1).sum(1))
+            steps = output[0] if isinstance(output, tuple) else output[None]  # LIF or ReLU
+            self.shapes.setdefault(stage.name, {})["neuron"] = list(steps.shape[2:])
+            for y_t in steps.detach():
+                t = self._tick(f"{stage.name}/neuron")
+                self._add(stage.name, "output_events", t, (y_t != 0).flatten(1).sum(1))
         return hook
 
     def _fanout(self, name: str, module, input_shape, output_shape) -> Tensor:

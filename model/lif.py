@@ -1,16 +1,16 @@
-"""Leaky integrate-and-fire neuron with a fixed-point membrane."""
+"""Leaky integrate-and-fire neurons with a fixed-point membrane, run over all timesteps at once."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from model.fixed_point import quantize_state
+from model.fixed_point import quantize_state, quantize_state_
 from model.spec import ModelSpec
-from model.surrogate import spike
+from model.surrogate import SURROGATES, spike
 
 
 class LIF(nn.Module):
-    """One timestep of a layer of leaky integrate-and-fire neurons.
+    """A layer of leaky integrate-and-fire neurons, for a sequence of T input currents.
 
         V[t]  = Q(beta * V'[t-1] + I[t])            Q: membrane grid (identity for a float state)
         S[t]  = H(V[t] - theta)                     surrogate gradient in the backward pass
@@ -18,8 +18,13 @@ class LIF(nn.Module):
         V'[t] = V[t] * (1 - S[t])                   reset="zero"
 
     The threshold is a multiple of the grid step, so the reset keeps V' on the grid and Q is
-    needed once per step. `forward(current, membrane)` returns (spikes S[t], membrane V'[t]);
-    a membrane of None means V'[0] = 0.
+    needed once per step. `forward(currents [T, B, ...], membrane V'[0] or None for 0)` returns
+    (spikes S[1..T], membrane V'[T]).
+
+    `step` is the definition: one timestep in differentiable operations (what the exported
+    graph holds). `forward` runs the same arithmetic, operation for operation, as a kernel that
+    writes into preallocated [T, ...] tensors; for training it is one autograd node
+    (`LIFSequence`) with a hand-written backward pass through time.
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -32,20 +37,119 @@ class LIF(nn.Module):
         self.state_bits = spec.state_bits if spec.quantized_state else None
         self.state_step = spec.state_step
 
-    def forward(self, current: Tensor, membrane: Tensor | None) -> tuple[Tensor, Tensor]:
+    def forward(self, currents: Tensor, membrane: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if membrane is None:
+            membrane = torch.zeros_like(currents[0])
+        if torch.is_grad_enabled() and (currents.requires_grad or membrane.requires_grad):
+            return LIFSequence.apply(currents, membrane, self)
+        spikes, _, membrane = self.integrate(currents, membrane)
+        return spikes, membrane
+
+    def step(self, current: Tensor, membrane: Tensor | None) -> tuple[Tensor, Tensor]:
+        """One timestep in differentiable operations: (spikes S[t], reset membrane V'[t])."""
         if membrane is None:
             membrane = torch.zeros_like(current)
-        membrane = self.beta * membrane + current
+        charged = self.beta * membrane + current
         if self.state_bits is not None:
-            membrane = quantize_state(membrane, self.state_step, self.state_bits)
-        spikes = spike(membrane - self.threshold, self.surrogate, self.slope)
+            charged = quantize_state(charged, self.state_step, self.state_bits)
+        spikes = spike(charged - self.threshold, self.surrogate, self.slope)
         if self.reset == "subtract":
-            membrane = membrane - self.threshold * spikes
-        else:
-            membrane = membrane * (1.0 - spikes)
-        return spikes, membrane
+            return spikes, charged - self.threshold * spikes
+        return spikes, charged * (1.0 - spikes)
+
+    @torch.no_grad()
+    def integrate(self, currents: Tensor, membrane: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """`step` T times, without autograd: (spikes, charged membranes V[1..T], V'[T])."""
+        spikes, charged = empty_steps(currents), empty_steps(currents)
+        final = torch.empty_like(membrane)
+        for b in cache_blocks(currents):
+            final[b] = self._integrate_block(currents[:, b], membrane[b], spikes[:, b],
+                                             charged[:, b])
+        return spikes, charged, final
+
+    def _integrate_block(self, currents: Tensor, membrane: Tensor, spikes: Tensor,
+                         charged: Tensor) -> Tensor:
+        for t, current in enumerate(currents):
+            v = torch.mul(membrane, self.beta, out=charged[t]).add_(current)
+            if self.state_bits is not None:
+                quantize_state_(v, self.state_step, self.state_bits)
+            s = torch.ge(v, self.threshold, out=spikes[t])  # H(V - theta), in {0., 1.}
+            if self.reset == "subtract":
+                membrane = torch.sub(v, s, alpha=self.threshold)  # theta * S is exact
+            else:
+                membrane = v * (1.0 - s)
+        return membrane
 
     def extra_repr(self) -> str:
         state = f"{self.state_bits}-bit step {self.state_step}" if self.state_bits else "float"
         return (f"beta={self.beta}, threshold={self.threshold}, reset={self.reset}, "
                 f"state={state}, surrogate={self.surrogate}({self.slope})")
+
+
+class LIFSequence(torch.autograd.Function):
+    """`LIF.integrate` as one autograd node; saves only the charged membranes V[1..T].
+
+    Backward, from t = T down to 1, with g' = dL/dV'[t] (given for t = T, then carried back),
+    the chain rule through `LIF.step`:
+        sigma = surrogate'(V[t] - theta),  S = H(V[t] - theta)
+        subtract: gS = dL/dS[t] - theta g'          dL/dV[t] = g' + gS sigma
+        zero:     gS = dL/dS[t] - V[t] g'           dL/dV[t] = g' (1 - S) + gS sigma
+        dL/dI[t] = dL/dV[t]  (Q is straight-through),   dL/dV'[t-1] = beta dL/dV[t]
+    """
+
+    @staticmethod
+    def forward(ctx, currents: Tensor, membrane: Tensor, lif: LIF) -> tuple[Tensor, Tensor]:
+        spikes, charged, membrane = lif.integrate(currents, membrane)
+        ctx.save_for_backward(charged)
+        ctx.lif = lif
+        return spikes, membrane
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor, grad_membrane: Tensor):
+        (charged,) = ctx.saved_tensors
+        grad_currents = empty_steps(charged)
+        grad_initial = torch.empty_like(grad_membrane)
+        for b in cache_blocks(charged):
+            grad_initial[b] = _backward_block(ctx.lif, charged[:, b], grad_spikes[:, b],
+                                              grad_membrane[b], grad_currents[:, b])
+        return grad_currents, grad_initial, None
+
+
+def _backward_block(lif: LIF, charged: Tensor, grad_spikes: Tensor, carried: Tensor,
+                    grad_currents: Tensor) -> Tensor:
+    surrogate = SURROGATES[lif.surrogate]
+    for t in range(len(charged) - 1, -1, -1):
+        x = charged[t] - lif.threshold
+        sigma = surrogate(x, lif.slope)
+        if lif.reset == "subtract":
+            grad_spike = torch.sub(grad_spikes[t], carried, alpha=lif.threshold)
+            kept = carried
+        else:
+            grad_spike = grad_spikes[t] - charged[t] * carried
+            kept = carried * (x < 0)
+        grad = torch.addcmul(kept, grad_spike, sigma, out=grad_currents[t])
+        carried = grad * lif.beta
+    return carried
+
+
+CACHE_BLOCK_BYTES = 1024 * 1024  # per-step working set of one block on a CPU (L2 here: 1 MiB/core)
+
+
+def cache_blocks(sequence: Tensor) -> list[slice]:
+    """Batch slices of a [T, B, ...] sequence for running T steps block by block: on a CPU a
+    block's per-step tensors stay in cache across the elementwise passes of a step; on a GPU
+    one block is the whole batch."""
+    batch = sequence.shape[1]
+    if sequence.device.type != "cpu":
+        return [slice(0, batch)]
+    size = max(1, CACHE_BLOCK_BYTES // (sequence[0, 0].numel() * sequence.element_size()))
+    return [slice(b, min(b + size, batch)) for b in range(0, batch, size)]
+
+
+def empty_steps(sequence: Tensor) -> Tensor:
+    """Uninitialised storage shaped like `sequence` [T, ...] whose every step has the memory
+    layout of one step (channels-last stays channels-last, also for a sequence that is one
+    step expanded over T)."""
+    step = torch.empty_like(sequence[0])
+    return torch.empty_strided(sequence.shape, (step.numel(), *step.stride()),
+                               dtype=step.dtype, device=step.device)

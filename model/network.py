@@ -61,6 +61,12 @@ class SpikingCNN(Synapses):
     Direct encoding feeds the 8-bit image as a constant input current, so conv1 is computed
     once per image; rate encoding feeds Bernoulli spikes with P(spike) = p / 255 every step.
     logits = readout_t fc2(S3[t]), readout = mean or sum over t = 1..T.
+
+    `forward` runs layer by layer over all timesteps: every stateless layer (conv, pool, fc,
+    dropout) runs once on the [T*B, ...] stack, each LIF layer runs its fused recurrence over
+    T, and feature maps are channels-last (faster pooling and convolution on CPUs). `step` is
+    the same network for one timestep with explicit membranes (the exported graph). Both give
+    identical logits (with fixed-point weights: exact integer sums in any order; tested).
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -68,41 +74,51 @@ class SpikingCNN(Synapses):
         self.lif1, self.lif2, self.lif3 = LIF(spec), LIF(spec), LIF(spec)
         self.pool = nn.MaxPool2d(2)
         self.dropout = nn.Dropout(spec.dropout)
+        self.to(memory_format=torch.channels_last)
 
     def neurons(self) -> tuple[LIF, LIF, LIF]:
         return self.lif1, self.lif2, self.lif3
 
     def forward(self, images: Tensor) -> Tensor:
+        steps = self.spec.timesteps
         pixels = self.input_quant(images)
-        direct_current = self.conv1(pixels) if self.spec.encoding == "direct" else None
-        membranes: list[Tensor | None] = [None, None, None]
-        total = 0.0
-        for _ in range(self.spec.timesteps):
-            current1 = direct_current
-            if current1 is None:
-                current1 = self.conv1(rate_frame(pixels))
-            logits, membranes = self.step(current1, membranes)
-            total = total + logits
-        return total / self.spec.timesteps if self.spec.readout == "mean" else total
+        if self.spec.encoding == "direct":
+            current = self._pool_before(self._conv1(pixels))
+            currents1 = current.expand(steps, *current.shape)
+        else:
+            currents1 = over_time(lambda x: self._pool_before(self._conv1(x)),
+                                  rate_frames(pixels, steps))
+        s1, _ = self.lif1(currents1)
+        s2, _ = self.lif2(over_time(
+            lambda x: self._pool_before(self.conv2(self._pool_after(x))), s1))
+        s3, _ = self.lif3(over_time(self.fc1, FlattenMaps.apply(over_time(self._pool_after, s2))))
+        total = over_time(self.fc2, self.dropout(s3)).sum(0)
+        return total / steps if self.spec.readout == "mean" else total
+
+    def step(self, current1: Tensor, membranes: list[Tensor | None]
+             ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """One timestep from conv1's output current, op by op through `LIF.step`: the
+        definition `forward` computes, and the exported step graph. Returns fc2's output, the
+        new membranes and each LIF layer's spikes."""
+        m1, m2, m3 = membranes
+        s1, m1 = self.lif1.step(self._pool_before(current1), m1)
+        s2, m2 = self.lif2.step(self._pool_before(self.conv2(self._pool_after(s1))), m2)
+        s3, m3 = self.lif3.step(self.fc1(self._pool_after(s2).flatten(1)), m3)
+        return self.fc2(self.dropout(s3)), [m1, m2, m3], [s1, s2, s3]
 
     def encode(self, frame: Tensor) -> Tensor:
         """conv1's input for one step's frame: the quantized image (direct encoding) or the
         spike frame itself (rate encoding). The exported step graph takes this frame."""
         return self.input_quant(frame) if self.spec.encoding == "direct" else frame
 
-    def step(self, current1: Tensor, membranes: list[Tensor | None]) -> tuple[Tensor, list[Tensor]]:
-        """One timestep from conv1's output current; returns fc2's output and new membranes."""
-        m1, m2, m3 = membranes
-        s1, m1 = self._conv_neuron(current1, self.lif1, m1)
-        s2, m2 = self._conv_neuron(self.conv2(s1), self.lif2, m2)
-        s3, m3 = self.lif3(self.fc1(s2.flatten(1)), m3)
-        return self.fc2(self.dropout(s3)), [m1, m2, m3]
+    def _conv1(self, x: Tensor) -> Tensor:
+        return self.conv1(x).contiguous(memory_format=torch.channels_last)
 
-    def _conv_neuron(self, current: Tensor, lif: LIF, membrane: Tensor | None):
-        if self.spec.pool == "before_neuron":
-            return lif(self.pool(current), membrane)
-        spikes, membrane = lif(current, membrane)
-        return self.pool(spikes), membrane
+    def _pool_before(self, current: Tensor) -> Tensor:
+        return self.pool(current) if self.spec.pool == "before_neuron" else current
+
+    def _pool_after(self, spikes: Tensor) -> Tensor:
+        return self.pool(spikes) if self.spec.pool == "after_neuron" else spikes
 
 
 class QuantCNN(Synapses):
@@ -124,9 +140,34 @@ class QuantCNN(Synapses):
         return self.fc2(self.dropout(x))
 
 
-def rate_frame(pixels: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Rate encoding: one Bernoulli spike frame, P(spike) = p / 255 for pixel value p."""
-    return torch.bernoulli(pixels / PIXEL_FULL_SCALE, generator=generator)
+def over_time(layer: nn.Module, sequence: Tensor) -> Tensor:
+    """A stateless layer applied to every timestep of [T, B, ...] in one call on [T*B, ...]."""
+    return layer(sequence.flatten(0, 1)).unflatten(0, sequence.shape[:2])
+
+
+class FlattenMaps(torch.autograd.Function):
+    """[T, B, C, H, W] -> [T, B, C*H*W] in (C, H, W) order, with the gradient returned in the
+    input's memory layout: max-pool's backward is several times slower when the gradient
+    arrives channels-first for a channels-last input."""
+
+    @staticmethod
+    def forward(ctx, maps: Tensor) -> Tensor:
+        ctx.shape = maps.shape
+        channels_last = maps.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+        ctx.layout = torch.channels_last if channels_last else torch.contiguous_format
+        return maps.flatten(2)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        maps = grad.reshape(-1, *ctx.shape[2:]).contiguous(memory_format=ctx.layout)
+        return maps.unflatten(0, ctx.shape[:2])
+
+
+def rate_frames(pixels: Tensor, timesteps: int, generator: torch.Generator | None = None
+                ) -> Tensor:
+    """Rate encoding: T Bernoulli spike frames [T, B, ...], P(spike) = p / 255 for pixel p."""
+    probability = pixels / PIXEL_FULL_SCALE
+    return torch.bernoulli(probability.expand(timesteps, *pixels.shape), generator=generator)
 
 
 def _relu(bits: int) -> nn.Module:

@@ -20,16 +20,16 @@ from torch import Tensor
 
 
 def fast_sigmoid_grad(x: Tensor, slope: float) -> Tensor:
-    return 1.0 / (slope * x.abs() + 1.0) ** 2
+    return x.abs().mul_(slope).add_(1.0).square_().reciprocal_()
 
 
 def sigmoid_grad(x: Tensor, slope: float) -> Tensor:
     s = torch.sigmoid(slope * x)
-    return slope * s * (1.0 - s)
+    return s.mul(1.0 - s).mul_(slope)
 
 
 def atan_grad(x: Tensor, slope: float) -> Tensor:
-    return (slope / 2.0) / (1.0 + (math.pi / 2.0 * slope * x) ** 2)
+    return x.mul(math.pi / 2.0 * slope).square_().add_(1.0).reciprocal_().mul_(slope / 2.0)
 
 
 SURROGATES: dict[str, Callable[[Tensor, float], Tensor]] = {

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from common.atomic import write_json, write_with
+from common.cpu_memory import keep_freed_memory
 from common.errors import UserError, run_cli
 from common.runs import CHECKPOINT
 from model.network import build_model
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
                         config.limit)
     run_dir = Path(args.runs_dir) / (args.name or run_name(spec, config))
     resume = _resume_payload(run_dir, spec, config) if args.resume else _check_new(run_dir)
+    if config.torch_device().type == "cpu":
+        keep_freed_memory()  # this process trains: reuse freed activation memory
     fit(spec, config, data, run_dir, resume)
 
 

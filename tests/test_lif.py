@@ -12,11 +12,15 @@ from model.surrogate import SURROGATES, spike
 
 
 def run_lif(spec: ModelSpec, currents: list[float]) -> tuple[list[float], list[float]]:
-    lif, membrane, spikes, membranes = LIF(spec), None, [], []
+    """Spikes and reset membranes V'[t] of one neuron, step by step (LIF.step); the sequence
+    forward must give the same spikes and final membrane."""
+    lif, membrane, spikes, membranes = LIF(spec), torch.zeros(1), [], []
     for current in currents:
-        s, membrane = lif(torch.tensor([current]), membrane)
+        s, membrane = lif.step(torch.tensor([current]), membrane)
         spikes.append(s.item())
         membranes.append(membrane.item())
+    sequence_spikes, final = lif(torch.tensor(currents)[:, None])
+    assert sequence_spikes[:, 0].tolist() == spikes and final.item() == membranes[-1]
     return spikes, membranes
 
 
@@ -92,12 +96,13 @@ def test_lif_step_exports_to_qonnx_bit_exact(tmp_path, reset):
             self.lif = LIF(ModelSpec(state_bits=8, reset=reset))
 
         def forward(self, current, membrane):
-            return self.lif(current, membrane)
+            return self.lif.step(current, membrane)
 
     step = Step()
     path = tmp_path / "step.onnx"
-    export_qonnx(step, args=(torch.randn(4, 16), torch.zeros(4, 16)), export_path=str(path),
-                 dynamo=False)
+    with torch.no_grad():
+        export_qonnx(step, args=(torch.randn(4, 16), torch.zeros(4, 16)),
+                     export_path=str(path), dynamo=False)
     graph = cleanup_model(ModelWrapper(str(path)))
     ops = {node.op_type for node in graph.graph.node}
     assert {"BipolarQuant", "Quant"} <= ops
@@ -115,3 +120,40 @@ def test_lif_step_exports_to_qonnx_bit_exact(tmp_path, reset):
         np.testing.assert_array_equal(onnx_membrane, torch_membrane.numpy())
         fired += int(torch_spikes.sum())
     assert fired > 0
+
+
+@pytest.mark.parametrize("surrogate", sorted(SURROGATES))
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("state_bits", [8, 32])
+def test_fused_sequence_matches_autograd_through_steps(monkeypatch, surrogate, reset,
+                                                       state_bits):
+    """LIF.forward (fused kernel, hand-written BPTT, cache blocks) = autograd through T calls
+    of LIF.step: identical spikes and membranes, gradients equal up to float rounding."""
+    monkeypatch.setattr("model.lif.CACHE_BLOCK_BYTES", 3 * 80 * 4)  # blocks of 3 images
+    lif = LIF(ModelSpec(state_bits=state_bits, reset=reset, surrogate=surrogate,
+                        surrogate_slope=4.0))
+    gen = torch.Generator().manual_seed(0)
+    currents = 0.4 * torch.randn(7, 8, 4, 5, 4, generator=gen)
+    initial = torch.rand(8, 4, 5, 4, generator=gen) - 0.5
+    grad_spikes, grad_final = torch.randn(7, 8, 4, 5, 4, generator=gen), torch.randn(8, 4, 5, 4)
+
+    def run(fn):
+        x, v0 = currents.clone().requires_grad_(), initial.clone().requires_grad_()
+        spikes, final = fn(x, v0)
+        torch.autograd.backward([spikes, final], [grad_spikes, grad_final])
+        return spikes.detach(), final.detach(), x.grad, v0.grad
+
+    def reference(x, membrane):
+        spikes = []
+        for current in x:
+            s, membrane = lif.step(current, membrane)
+            spikes.append(s)
+        return torch.stack(spikes), membrane
+
+    fused, reference = run(lif), run(reference)
+    assert 0 < fused[0].mean() < 1
+    assert torch.equal(fused[0], reference[0]) and torch.equal(fused[1], reference[1])
+    with torch.no_grad():
+        assert torch.equal(lif(currents, initial)[0], reference[0])  # inference kernel
+    for ours, theirs in zip(fused[2:], reference[2:]):
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)

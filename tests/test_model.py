@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from common.errors import UserError
-from model.network import QuantCNN, SpikingCNN, build_model
+from model.network import QuantCNN, SpikingCNN, build_model, rate_frames
 from model.quantizers import pixels
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model, save_checkpoint
@@ -72,6 +72,49 @@ def test_direct_encoding_computes_conv1_once_per_image():
     model.conv1.register_forward_hook(lambda *_: calls.append(1))
     model(torch.rand(2, 1, 28, 28))
     assert len(calls) == 1
+
+
+def stepwise_reference(model: SpikingCNN, images: torch.Tensor) -> torch.Tensor:
+    """The network as its definition reads: T calls of `step` (autograd through every
+    operation), rate frames drawn as forward draws them (same RNG state)."""
+    spec, pixels_in = model.spec, model.input_quant(images)
+    frames = (rate_frames(pixels_in, spec.timesteps) if spec.encoding == "rate"
+              else pixels_in.expand(spec.timesteps, *pixels_in.shape))
+    membranes, total = [None, None, None], 0.0
+    for frame in frames:
+        logits, membranes, _ = model.step(model.conv1(frame), membranes)
+        total = total + logits
+    return total / spec.timesteps if spec.readout == "mean" else total
+
+
+@pytest.mark.parametrize("spec", [
+    ModelSpec(timesteps=4, dropout=0.0),
+    ModelSpec(timesteps=3, dropout=0.0, weight_bits=4, reset="zero", pool="before_neuron",
+              readout="sum"),
+    ModelSpec(timesteps=3, dropout=0.0, encoding="rate", surrogate="atan"),
+    ModelSpec(timesteps=4, dropout=0.0, weight_bits=32, state_bits=32),
+])
+def test_layer_by_layer_forward_equals_step_by_step_reference(spec):
+    """forward (stateless layers on [T*B] stacks, fused LIF kernels, channels-last) computes
+    what the step-by-step definition computes: identical logits (fixed point: exact integer
+    sums in any order; float: same here too), gradients equal to float rounding."""
+    torch.manual_seed(0)
+    model = build_model(spec)
+    images = pixels(torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8))
+    results = []
+    for run in (model, lambda x: stepwise_reference(model, x)):
+        model.zero_grad()
+        torch.manual_seed(1)
+        logits = run(images)
+        logits.square().sum().backward()
+        results.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    (fast, fast_grads), (reference, reference_grads) = results
+    assert torch.equal(fast, reference)
+    for ours, theirs in zip(fast_grads, reference_grads):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5 * theirs.abs().max())
+    with torch.no_grad():
+        torch.manual_seed(1)
+        assert torch.equal(model(images), reference)
 
 
 @pytest.mark.parametrize("spec", [ModelSpec(timesteps=2, weight_bits=4),

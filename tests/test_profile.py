@@ -82,7 +82,8 @@ def test_synops_equal_an_output_side_count(mnist_small):
     with WorkloadProbe(model) as probe, torch.no_grad():
         model(images)
     measured = probe.summary()["conv2"]["synops"]
-    for t, spikes in enumerate(inputs):
+    (stack,) = inputs  # one call on all timesteps: [T*8, C, H, W]
+    for t, spikes in enumerate(stack.unflatten(0, (spec.timesteps, 8))):
         ones = torch.ones(8, spikes.shape[1], 3, 3)
         per_image = F.conv2d(spikes, ones, padding=1).sum((1, 2, 3))
         assert measured[t][0] == pytest.approx(per_image.mean().item(), rel=1e-9)
@@ -126,12 +127,22 @@ def test_synops_agree_with_sinabs_hooks(mnist_small):
     torch.manual_seed(1)
     model = build_model(spec).eval()
     theirs: dict[str, list[float]] = {}
+
+    def per_timestep(name: str, sinabs_hook):
+        """sinabs' hook on each timestep of the layer's [T*B, ...] call."""
+        def hook(module, inputs, output) -> None:
+            steps = (inputs[0].unflatten(0, (spec.timesteps, -1)),
+                     output.unflatten(0, (spec.timesteps, -1)))
+            for x_t, y_t in zip(*steps):
+                sinabs_hook(module, [x_t], y_t)
+                theirs.setdefault(name, []).append(
+                    float(module.hook_data["layer_synops_per_timestep"]))
+        return hook
+
     for name in ("conv1", "conv2", "fc1", "fc2"):
-        module = getattr(model, name)
-        module.register_forward_hook(
-            conv_layer_synops_hook if name.startswith("conv") else linear_layer_synops_hook)
-        module.register_forward_hook(lambda m, i, o, name=name: theirs.setdefault(name, []).append(
-            float(m.hook_data["layer_synops_per_timestep"])))
+        sinabs_hook = (conv_layer_synops_hook if name.startswith("conv")
+                       else linear_layer_synops_hook)
+        getattr(model, name).register_forward_hook(per_timestep(name, sinabs_hook))
     images = pixels(mnist_small.test.images[:32])
     torch.manual_seed(2)
     with WorkloadProbe(model) as probe, torch.no_grad():

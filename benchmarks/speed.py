@@ -1,0 +1,223 @@
+"""Training and inference throughput and peak memory: ours against snnTorch and SpikingJelly.
+
+    python -m benchmarks.speed [--timesteps 1 4 10] [--batch 64 256] [--device cpu|cuda]
+                               [--seconds 3] [--out reports/bench]
+
+Every (library, T, batch) runs in its own fresh process, so peak memory is that library's
+alone and no library warms the caches of another. One measurement: build the network
+(benchmarks.nets, float weights and membranes, same seed), then
+  inference: `model.eval()`, `torch.no_grad()`, forward passes;
+  training:  `model.train()`, forward + cross-entropy + backward + Adam step;
+each phase runs WARMUP_STEPS untimed, then steps until `--seconds` have passed (at least
+MIN_STEPS); throughput = batch / median step time, in images per second. Peak memory: the
+process's peak resident set (VmHWM) after the phase on a CPU, torch.cuda.max_memory_allocated
+on a GPU. Every CPU process applies common.cpu_memory.keep_freed_memory, as `make qat` does.
+Writes speed_<device>.json and speed_<device>.md (tables of ratios ours / theirs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from benchmarks.nets import BASELINES, LIBRARIES, bench_spec, build
+from common.atomic import write_json, write_text
+from common.cpu_memory import keep_freed_memory
+from common.errors import UserError, check_choice, run_cli
+from model.quantizers import pixels
+
+WARMUP_STEPS = 2
+MIN_STEPS = 3
+SEED = 0
+OURS = "qsnn"
+
+
+def measure(library: str, timesteps: int, batch: int, device: str, seconds: float) -> dict:
+    """One library at one (T, batch): inference and training throughput and peak memory."""
+    torch.manual_seed(SEED)
+    dev = torch.device(device)
+    model = build(library, bench_spec(timesteps)).to(dev)
+    images = pixels(torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8)).to(dev)
+    labels = torch.randint(0, 10, (batch,)).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def infer() -> None:
+        with torch.no_grad():
+            model(images)
+
+    def train() -> None:
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    result = {"library": library, "timesteps": timesteps, "batch": batch,
+              "baseline_memory_mib": _memory_mib(dev, peak=False)}
+    for phase, run in (("inference", infer), ("training", train)):
+        model.train(phase == "training")
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        step_s = _time_steps(run, dev, seconds)
+        result[phase] = {"images_per_s": batch / statistics.median(step_s),
+                         "median_step_ms": 1e3 * statistics.median(step_s),
+                         "steps": len(step_s), "peak_memory_mib": _memory_mib(dev, peak=True)}
+    return result
+
+
+def _time_steps(run, device: torch.device, seconds: float) -> list[float]:
+    for _ in range(WARMUP_STEPS):
+        run()
+    _sync(device)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < MIN_STEPS or time.perf_counter() - start < seconds:
+        tick = time.perf_counter()
+        run()
+        _sync(device)
+        times.append(time.perf_counter() - tick)
+    return times
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _memory_mib(device: torch.device, peak: bool) -> float:
+    """Peak (or current) GPU memory allocated by torch, or the process's peak (or current)
+    resident set size on a CPU, in MiB."""
+    if device.type == "cuda":
+        allocated = torch.cuda.max_memory_allocated if peak else torch.cuda.memory_allocated
+        return allocated(device) / 2**20
+    field = "VmHWM" if peak else "VmRSS"
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    return float("nan")
+
+
+def run_worker(library: str, timesteps: int, batch: int, device: str, seconds: float) -> dict:
+    """`measure` in a fresh Python process; its JSON comes back on stdout."""
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--worker", library, "--timesteps",
+           str(timesteps), "--batch", str(batch), "--device", device, "--seconds", str(seconds)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"benchmark of {library} T={timesteps} batch={batch} failed: {tail[0]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ratios(results: list[dict], phase: str) -> list[dict]:
+    """Per (T, batch): our images/s and its ratio to each other library's."""
+    rows = []
+    for timesteps, batch in sorted({(r["timesteps"], r["batch"]) for r in results}):
+        here = {r["library"]: r[phase]["images_per_s"] for r in results
+                if (r["timesteps"], r["batch"]) == (timesteps, batch)}
+        row = {"T": timesteps, "batch": batch, **{f"{lib} img/s": here[lib] for lib in here}}
+        for lib in here:
+            if lib in BASELINES and OURS in here:
+                row[f"{OURS} / {lib}"] = here[OURS] / here[lib]
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [f"{v:.2f}" if "/" in k and "img/s" not in k else
+                 (f"{v:.0f}" if isinstance(v, float) else str(v)) for k, v in row.items()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine(device: str) -> dict:
+    info = {"device": device, "cpu": _cpu_name(), "cpu_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    for name in ("snntorch", "spikingjelly"):
+        info[name] = _version(name)
+    return info
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--timesteps", type=int, nargs="+", default=[1, 4, 10])
+    p.add_argument("--batch", type=int, nargs="+", default=[64, 256])
+    p.add_argument("--libraries", nargs="+", default=list(LIBRARIES))
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per phase")
+    p.add_argument("--out", default="reports/bench")
+    p.add_argument("--worker", metavar="LIBRARY", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for library in [args.worker] if args.worker else args.libraries:
+        check_choice("library", library, LIBRARIES)
+    check_choice("device", args.device, ("cpu", "cuda"))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("device='cuda' asked for, but torch sees no CUDA device; use --device cpu")
+    for name in ("timesteps", "batch"):
+        bad = [v for v in getattr(args, name) if v < 1]
+        if bad:
+            raise UserError(f"{name}={bad[0]} must be an integer >= 1")
+    if not args.seconds > 0:
+        raise UserError(f"seconds={args.seconds} must be > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        if args.device == "cpu":
+            keep_freed_memory()
+        result = measure(args.worker, args.timesteps[0], args.batch[0], args.device, args.seconds)
+        print(json.dumps(result))
+        return
+    jobs = [(lib, t, b) for t in args.timesteps for b in args.batch for lib in args.libraries]
+    results = [run_worker(lib, t, b, args.device, args.seconds)
+               for lib, t, b in tqdm(jobs, desc="benchmark", unit="run")]
+    tables = {phase: ratios(results, phase) for phase in ("training", "inference")}
+    report = {"benchmark": "speed: images/s and peak memory, ours vs snnTorch and SpikingJelly",
+              "estimator": f"batch / median step time over >= {args.seconds} s after "
+                           f"{WARMUP_STEPS} warm-up steps; one fresh process per run",
+              "machine": machine(args.device), "network": bench_spec(1).to_dict() | {
+                  "timesteps": "per run"}, "baselines": list(BASELINES),
+              "results": results, "ratios": tables}
+    out = Path(args.out)
+    write_json(out / f"speed_{args.device}.json", report)
+    text = "\n\n".join(f"{phase} (images/s; ratio = {OURS} / other)\n\n{markdown(rows)}"
+                       for phase, rows in tables.items())
+    write_text(out / f"speed_{args.device}.md", text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,97 @@
+"""The QONNX step graph rewritten in standard ONNX operators, for onnxruntime.
+
+QONNX's two custom operators in our graphs become the arithmetic that defines them (QONNX
+`Quant` and `BipolarQuant` reference implementations, qonnx.custom_op.general):
+
+    Quant(x, s, z, b)    = (Round(Clip(x / s + z, min_int, max_int)) - z) * s
+                           Round: half to even (rounding_mode ROUND, ONNX Round's rule)
+    BipolarQuant(x, s)   = Where(x >= 0, 1, -1) * s
+
+Scales are powers of two in our graphs, so every division and product is exact in float32 and
+the rewritten graph is bit-exact against qonnx execution (tests/test_export.py checks it).
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from common.errors import UserError
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+MIN_OPSET = 13  # Round, Clip with min/max inputs, GreaterOrEqual
+
+
+def lower_to_standard_onnx(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `model` with every Quant / BipolarQuant node replaced by standard operators."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    nodes: list[onnx.NodeProto] = []
+    for index, node in enumerate(graph.node):
+        if node.domain != QONNX_DOMAIN:
+            nodes.append(node)
+        elif node.op_type == "Quant":
+            nodes += _quant(node, constants, graph, f"lowered{index}")
+        elif node.op_type == "BipolarQuant":
+            nodes += _bipolar(node, graph, f"lowered{index}")
+        else:
+            raise UserError(f"no standard-ONNX form for QONNX operator {node.op_type}")
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in nodes for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    standard = ("", "ai.onnx")
+    opsets = [o for o in model.opset_import if o.domain not in (QONNX_DOMAIN, *standard)]
+    version = max([MIN_OPSET] + [o.version for o in model.opset_import if o.domain in standard])
+    del model.opset_import[:]
+    model.opset_import.extend([helper.make_opsetid("", version), *opsets])
+    onnx.checker.check_model(model)
+    return model
+
+
+def _quant(node: onnx.NodeProto, constants: dict, graph: onnx.GraphProto,
+           prefix: str) -> list[onnx.NodeProto]:
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    mode = attrs.get("rounding_mode", b"ROUND")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    x, scale, zero, bits = node.input
+    if mode.upper() not in ("ROUND", "HALF_EVEN") or bits not in constants:
+        raise UserError(f"Quant node {node.name}: only rounding_mode ROUND with a constant bit "
+                        f"width has a standard-ONNX form (got {mode}, bit width {bits})")
+    signed, narrow, width = attrs.get("signed", 1), attrs.get("narrow", 0), int(constants[bits])
+    low = -(2 ** (width - 1)) + narrow if signed else 0
+    high = 2 ** (width - 1) - 1 if signed else 2**width - 1 - narrow
+    low_name = _constant(graph, f"{prefix}_min", low)
+    high_name = _constant(graph, f"{prefix}_max", high)
+    zero_is_0 = zero in constants and not np.any(constants[zero])
+    out = node.output[0]
+    ops = [helper.make_node("Div", [x, scale], [f"{prefix}_scaled"])]
+    shifted = f"{prefix}_scaled"
+    if not zero_is_0:
+        ops.append(helper.make_node("Add", [shifted, zero], [f"{prefix}_shifted"]))
+        shifted = f"{prefix}_shifted"
+    ops += [helper.make_node("Clip", [shifted, low_name, high_name], [f"{prefix}_clipped"]),
+            helper.make_node("Round", [f"{prefix}_clipped"], [f"{prefix}_int"])]
+    integer = f"{prefix}_int"
+    if not zero_is_0:
+        ops.append(helper.make_node("Sub", [integer, zero], [f"{prefix}_unshifted"]))
+        integer = f"{prefix}_unshifted"
+    ops.append(helper.make_node("Mul", [integer, scale], [out]))
+    return ops
+
+
+def _bipolar(node: onnx.NodeProto, graph: onnx.GraphProto, prefix: str) -> list[onnx.NodeProto]:
+    x, scale = node.input
+    zero, one, minus_one = (_constant(graph, f"{prefix}_{n}", v)
+                            for n, v in (("zero", 0), ("one", 1), ("minus_one", -1)))
+    return [helper.make_node("GreaterOrEqual", [x, zero], [f"{prefix}_fired"]),
+            helper.make_node("Where", [f"{prefix}_fired", one, minus_one], [f"{prefix}_sign"]),
+            helper.make_node("Mul", [f"{prefix}_sign", scale], [node.output[0]])]
+
+
+def _constant(graph: onnx.GraphProto, name: str, value: float) -> str:
+    graph.initializer.append(numpy_helper.from_array(np.array(value, np.float32), name))
+    return name
