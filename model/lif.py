@@ -19,7 +19,8 @@ class LIF(nn.Module):
 
     The threshold is a multiple of the grid step, so the reset keeps V' on the grid and Q is
     needed once per step. `forward(currents [T, B, ...], membrane V'[0] or None for 0)` returns
-    (spikes S[1..T], membrane V'[T]).
+    (spikes S[1..T], membrane V'[T]); `forward(current [B, ...], steps=T)` holds one current for
+    T steps (direct encoding) and sums its gradient over time inside the kernel.
 
     `step` is the definition: one timestep in differentiable operations (what the exported
     graph holds). `forward` runs the same arithmetic, operation for operation, as a kernel that
@@ -37,12 +38,13 @@ class LIF(nn.Module):
         self.state_bits = spec.state_bits if spec.quantized_state else None
         self.state_step = spec.state_step
 
-    def forward(self, currents: Tensor, membrane: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, currents: Tensor, membrane: Tensor | None = None,
+                steps: int | None = None) -> tuple[Tensor, Tensor]:
         if membrane is None:
-            membrane = torch.zeros_like(currents[0])
+            membrane = torch.zeros_like(currents if steps else currents[0])
         if torch.is_grad_enabled() and (currents.requires_grad or membrane.requires_grad):
-            return LIFSequence.apply(currents, membrane, self)
-        spikes, _, membrane = self.integrate(currents, membrane)
+            return LIFSequence.apply(currents, membrane, self, steps)
+        spikes, _, membrane = self.integrate(held(currents, steps), membrane)
         return spikes, membrane
 
     def step(self, current: Tensor, membrane: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -98,25 +100,34 @@ class LIFSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, currents: Tensor, membrane: Tensor, lif: LIF) -> tuple[Tensor, Tensor]:
-        spikes, charged, membrane = lif.integrate(currents, membrane)
+    def forward(ctx, currents: Tensor, membrane: Tensor, lif: LIF,
+                steps: int | None) -> tuple[Tensor, Tensor]:
+        spikes, charged, membrane = lif.integrate(held(currents, steps), membrane)
         ctx.save_for_backward(charged)
-        ctx.lif = lif
+        ctx.lif, ctx.held = lif, steps is not None
         return spikes, membrane
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor, grad_membrane: Tensor):
         (charged,) = ctx.saved_tensors
-        grad_currents = empty_steps(charged)
+        grad_currents = torch.zeros_like(charged[0]) if ctx.held else empty_steps(charged)
         grad_initial = torch.empty_like(grad_membrane)
         for b in cache_blocks(charged):
+            block = grad_currents[b] if ctx.held else grad_currents[:, b]
             grad_initial[b] = _backward_block(ctx.lif, charged[:, b], grad_spikes[:, b],
-                                              grad_membrane[b], grad_currents[:, b])
-        return grad_currents, grad_initial, None
+                                              grad_membrane[b], block, ctx.held)
+        return grad_currents, grad_initial, None, None
+
+
+def held(currents: Tensor, steps: int | None) -> Tensor:
+    """The [T, B, ...] sequence: `currents` itself, or one current repeated `steps` times."""
+    return currents if steps is None else currents.expand(steps, *currents.shape)
 
 
 def _backward_block(lif: LIF, charged: Tensor, grad_spikes: Tensor, carried: Tensor,
-                    grad_currents: Tensor) -> Tensor:
+                    grad_currents: Tensor, held_current: bool) -> Tensor:
+    """One cache block, t = T..1; writes dL/dI[t] into grad_currents [T, b, ...], or adds
+    it up over t in grad_currents [b, ...] for a held current."""
     surrogate = SURROGATES[lif.surrogate]
     for t in range(len(charged) - 1, -1, -1):
         x = charged[t] - lif.threshold
@@ -127,7 +138,11 @@ def _backward_block(lif: LIF, charged: Tensor, grad_spikes: Tensor, carried: Ten
         else:
             grad_spike = grad_spikes[t] - charged[t] * carried
             kept = carried * (x < 0)
-        grad = torch.addcmul(kept, grad_spike, sigma, out=grad_currents[t])
+        if held_current:
+            grad = torch.addcmul(kept, grad_spike, sigma)
+            grad_currents.add_(grad)
+        else:
+            grad = torch.addcmul(kept, grad_spike, sigma, out=grad_currents[t])
         carried = grad * lif.beta
     return carried
 

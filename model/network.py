@@ -82,13 +82,11 @@ class SpikingCNN(Synapses):
     def forward(self, images: Tensor) -> Tensor:
         steps = self.spec.timesteps
         pixels = self.input_quant(images)
-        if self.spec.encoding == "direct":
-            current = self._pool_before(self._conv1(pixels))
-            currents1 = current.expand(steps, *current.shape)
+        if self.spec.encoding == "direct":  # one input current, held for T steps
+            s1, _ = self.lif1(self._pool_before(self._conv1(pixels)), steps=steps)
         else:
-            currents1 = over_time(lambda x: self._pool_before(self._conv1(x)),
-                                  rate_frames(pixels, steps))
-        s1, _ = self.lif1(currents1)
+            s1, _ = self.lif1(over_time(lambda x: self._pool_before(self._conv1(x)),
+                                        rate_frames(pixels, steps)))
         s2, _ = self.lif2(over_time(
             lambda x: self._pool_before(self.conv2(self._pool_after(x))), s1))
         s3, _ = self.lif3(over_time(self.fc1, FlattenMaps.apply(over_time(self._pool_after, s2))))

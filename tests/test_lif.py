@@ -125,17 +125,29 @@ def test_lif_step_exports_to_qonnx_bit_exact(tmp_path, reset):
 @pytest.mark.parametrize("surrogate", sorted(SURROGATES))
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("state_bits", [8, 32])
+@pytest.mark.parametrize("held", [False, True])
 def test_fused_sequence_matches_autograd_through_steps(monkeypatch, surrogate, reset,
-                                                       state_bits):
-    """LIF.forward (fused kernel, hand-written BPTT, cache blocks) = autograd through T calls
-    of LIF.step: identical spikes and membranes, gradients equal up to float rounding."""
+                                                       state_bits, held):
+    """LIF.forward (fused kernel, hand-written BPTT, cache blocks; a sequence of currents or
+    one held current) = autograd through T calls of LIF.step: identical spikes and membranes,
+    gradients equal up to float rounding."""
     monkeypatch.setattr("model.lif.CACHE_BLOCK_BYTES", 3 * 80 * 4)  # blocks of 3 images
     lif = LIF(ModelSpec(state_bits=state_bits, reset=reset, surrogate=surrogate,
                         surrogate_slope=4.0))
-    gen = torch.Generator().manual_seed(0)
-    currents = 0.4 * torch.randn(7, 8, 4, 5, 4, generator=gen)
+    steps, gen = 7, torch.Generator().manual_seed(0)
+    shape = (8, 4, 5, 4) if held else (steps, 8, 4, 5, 4)
+    currents = 0.4 * torch.randn(*shape, generator=gen)
     initial = torch.rand(8, 4, 5, 4, generator=gen) - 0.5
-    grad_spikes, grad_final = torch.randn(7, 8, 4, 5, 4, generator=gen), torch.randn(8, 4, 5, 4)
+    grad_spikes = torch.randn(steps, 8, 4, 5, 4, generator=gen)
+    grad_final = torch.randn(8, 4, 5, 4, generator=gen)
+    options = {"steps": steps} if held else {}
+
+    def reference(x, membrane):
+        spikes = []
+        for current in (x.expand(steps, *x.shape) if held else x):
+            s, membrane = lif.step(current, membrane)
+            spikes.append(s)
+        return torch.stack(spikes), membrane
 
     def run(fn):
         x, v0 = currents.clone().requires_grad_(), initial.clone().requires_grad_()
@@ -143,17 +155,11 @@ def test_fused_sequence_matches_autograd_through_steps(monkeypatch, surrogate, r
         torch.autograd.backward([spikes, final], [grad_spikes, grad_final])
         return spikes.detach(), final.detach(), x.grad, v0.grad
 
-    def reference(x, membrane):
-        spikes = []
-        for current in x:
-            s, membrane = lif.step(current, membrane)
-            spikes.append(s)
-        return torch.stack(spikes), membrane
-
-    fused, reference = run(lif), run(reference)
+    fused = run(lambda x, v0: lif(x, v0, **options))
+    expected = run(reference)
     assert 0 < fused[0].mean() < 1
-    assert torch.equal(fused[0], reference[0]) and torch.equal(fused[1], reference[1])
+    assert torch.equal(fused[0], expected[0]) and torch.equal(fused[1], expected[1])
     with torch.no_grad():
-        assert torch.equal(lif(currents, initial)[0], reference[0])  # inference kernel
-    for ours, theirs in zip(fused[2:], reference[2:]):
+        assert torch.equal(lif(currents, initial, **options)[0], expected[0])  # inference
+    for ours, theirs in zip(fused[2:], expected[2:]):
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
