@@ -33,6 +33,7 @@ HLS_IMAGES ?= 20
 FPGA_PART ?= xc7z020clg400-1
 CLK_NS ?= 10
 TARGET_FPS ?= 1000
+BENCH_DEVICE ?= cpu
 
 .PHONY: help setup qat eval profile export fpga-estimate fpga-build hls report sweep bench test \
 	docker-build docker-run clean-venv
@@ -53,7 +54,8 @@ help:
 	@echo "make hls [RUN=...] [HLS_IMAGES=20]  HLS C++ project + bit-exact C simulation -> <run>/hls/"
 	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
-	@echo "make bench                 benchmarks -> reports/bench/"
+	@echo "make bench [BENCH_DEVICE=cpu|cuda]  speed vs snnTorch/SpikingJelly, step-graph"
+	@echo "                           runtimes, hw-model sweep -> reports/bench/"
 	@echo "make test                  run the test suite (minutes on 2 CPU cores)"
 	@echo "make docker-build [TORCH_CPU_ONLY=1] / docker-run [CMD=...]  the toolchain in a container"
 	@echo "Paths: DATA_DIR=$(DATA_DIR) (or \$$QSNN_DATA_DIR) RUNS_DIR=$(RUNS_DIR)"
@@ -105,6 +107,8 @@ sweep: setup
 	$(PY) -m hw_model.report --runs-dir $(RUNS_DIR) --targets $(TARGETS) --sweep
 
 bench: setup
+	$(PY) -m benchmarks.speed --device $(BENCH_DEVICE) --out reports/bench
+	$(PY) -m benchmarks.step_graph --out reports/bench
 	$(PY) -m hw_model.bench --out reports/bench
 
 test: setup

@@ -77,7 +77,8 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
     meta = metadata(spec, model)
     x = torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size)
     if spec.kind == "snn":
-        module, args = StepModule(model), (x, *(torch.zeros(1, *s) for s in meta["state_shapes"]))
+        module = StepModule(model).eval()  # export_qonnx restores this mode on the network
+        args = (x, *(torch.zeros(1, *s) for s in meta["state_shapes"]))
         names_in, names_out = ("x", *STATE_NAMES), ("logits_t", *STATE_NAMES)
     else:
         module, args, names_in, names_out = model, (x,), ("x",), ("logits",)

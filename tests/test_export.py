@@ -38,6 +38,7 @@ def test_step_graph_is_bit_exact(tmp_path, mnist_small, encoding, reset, trained
     model = tiny_model(spec, mnist_small if trained else None)
     path = tmp_path / "step.qonnx.onnx"
     meta = export_graph(model, spec, path)
+    assert not model.training  # export leaves the network in evaluation mode
     assert meta["state_shapes"] == [[4, 28, 28], [8, 14, 14], [16]]
     assert read_metadata(path)["spec"] == spec.to_dict()
     report = verify_graph(path, model, spec, mnist_small.test.images[:4],
@@ -46,6 +47,52 @@ def test_step_graph_is_bit_exact(tmp_path, mnist_small, encoding, reset, trained
     assert report["membranes_bit_exact"] and report["spikes_bit_exact"]
     assert report["spike_tensors_compared"] == 4 * 3 * 3
     assert report["max_abs_logit_error"] <= 1e-5
+
+
+@pytest.mark.parametrize("encoding, reset", [("direct", "subtract"), ("rate", "zero")])
+def test_standard_onnx_graph_runs_bit_exact_in_onnxruntime(tmp_path, mnist_small, encoding,
+                                                           reset):
+    """Quant / BipolarQuant lowered to standard operators: onnxruntime = qonnx, every output
+    of every step, membranes fed back."""
+    import numpy as np
+    import onnxruntime as ort
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from export.standard_onnx import lower_to_standard_onnx
+
+    spec = ModelSpec(encoding=encoding, reset=reset, **TINY)
+    path = tmp_path / "step.qonnx.onnx"
+    meta = export_graph(tiny_model(spec, mnist_small), spec, path)
+    lowered = lower_to_standard_onnx(onnx.load(str(path)))
+    assert {n.domain for n in lowered.graph.node} == {""}
+    session = ort.InferenceSession(lowered.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    graph = ModelWrapper(str(path))
+    image = mnist_small.test.images[:1].float() / 256
+    states = {f"in_{n}": np.zeros([1, *s], np.float32)
+              for n, s in zip(meta["state_names"], meta["state_shapes"])}
+    frames = torch.Generator().manual_seed(0)
+    for _ in range(spec.timesteps):
+        x = image if encoding == "direct" else torch.bernoulli(image * 256 / 255, generator=frames)
+        feed = {"x": x.numpy(), **states}
+        ours, theirs = dict(zip(names, session.run(None, feed))), execute_onnx(graph, feed)
+        for name in names:
+            np.testing.assert_array_equal(ours[name], theirs[name])
+        states = {f"in_{n}": ours[f"out_{n}"] for n in meta["state_names"]}
+    assert any(state.any() for state in states.values())
+
+
+def test_standard_onnx_rejects_unknown_qonnx_operators():
+    from onnx import helper
+
+    from export.standard_onnx import lower_to_standard_onnx
+
+    node = helper.make_node("Trunc", ["x"], ["y"], domain="qonnx.custom_op.general")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [1])],
+                              [helper.make_tensor_value_info("y", 1, [1])])
+    with pytest.raises(UserError, match="no standard-ONNX form for QONNX operator Trunc"):
+        lower_to_standard_onnx(helper.make_model(graph))
 
 
 def test_ann_graph_verifies(tmp_path, mnist_small):
