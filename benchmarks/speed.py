@@ -130,6 +130,16 @@ def ratios(results: list[dict], phase: str) -> list[dict]:
     return rows
 
 
+def memory(results: list[dict]) -> list[dict]:
+    """Per (T, batch): each library's peak memory in training, MiB."""
+    rows = []
+    for timesteps, batch in sorted({(r["timesteps"], r["batch"]) for r in results}):
+        rows.append({"T": timesteps, "batch": batch, **{
+            f"{r['library']} MiB": r["training"]["peak_memory_mib"] for r in results
+            if (r["timesteps"], r["batch"]) == (timesteps, batch)}})
+    return rows
+
+
 def markdown(rows: list[dict]) -> str:
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -205,16 +215,18 @@ def main(argv: list[str] | None = None) -> None:
     results = [run_worker(lib, t, b, args.device, args.seconds)
                for lib, t, b in tqdm(jobs, desc="benchmark", unit="run")]
     tables = {phase: ratios(results, phase) for phase in ("training", "inference")}
+    peak = "peak resident memory" if args.device == "cpu" else "peak torch.cuda allocation"
     report = {"benchmark": "speed: images/s and peak memory, ours vs snnTorch and SpikingJelly",
               "estimator": f"batch / median step time over >= {args.seconds} s after "
                            f"{WARMUP_STEPS} warm-up steps; one fresh process per run",
               "machine": machine(args.device), "network": bench_spec(1).to_dict() | {
                   "timesteps": "per run"}, "baselines": list(BASELINES),
-              "results": results, "ratios": tables}
+              "results": results, "ratios": tables, "training_memory_mib": memory(results)}
     out = Path(args.out)
     write_json(out / f"speed_{args.device}.json", report)
-    text = "\n\n".join(f"{phase} (images/s; ratio = {OURS} / other)\n\n{markdown(rows)}"
-                       for phase, rows in tables.items())
+    text = "\n\n".join([*(f"{phase} (images/s; ratio = {OURS} / other)\n\n{markdown(rows)}"
+                         for phase, rows in tables.items()),
+                       f"training, {peak} (MiB)\n\n{markdown(memory(results))}"])
     write_text(out / f"speed_{args.device}.md", text + "\n")
     print(text)
 

@@ -51,7 +51,7 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
         lower_to_standard_onnx(onnx.load(str(graph_path))).SerializeToString(),
         providers=["CPUExecutionProvider"])
     shapes = [graph.get_tensor_shape(f"in_{name}") for name in STATE_NAMES]
-    readout = 1.0 / spec.timesteps if spec.readout == "mean" else 1.0
+    divisor = spec.timesteps if spec.readout == "mean" else 1  # as SpikingCNN.forward reads out
 
     @torch.no_grad()
     def pytorch_step(x: torch.Tensor) -> np.ndarray:
@@ -59,7 +59,7 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
         for _ in range(spec.timesteps):
             logits, *states = step_module(x, *states)
             total = total + logits
-        return (total * readout).numpy()[0]
+        return (total / divisor).numpy()[0]
 
     @torch.no_grad()
     def pytorch_forward(x: torch.Tensor) -> np.ndarray:
@@ -74,7 +74,7 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
                 out = run_step(feed)
                 feed.update({f"in_{n}": out[f"out_{n}"] for n in STATE_NAMES})
                 total = total + out["logits_t"]
-            return (total * readout)[0]
+            return (total / divisor)[0]
         return run
 
     names = [o.name for o in session.get_outputs()]

@@ -33,7 +33,7 @@ class SpikeCounter:
     def _hook(self, name: str):
         def count(module, inputs, outputs) -> None:
             spikes = outputs[0].detach()
-            self.totals[name] = self.totals.get(name, 0) + spikes.sum()
+            self.totals[name] = self.totals.get(name, 0) + spikes.sum(dtype=torch.float64)
             self.neurons[name] = spikes[0, 0].numel()
         return count
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from common.atomic import write_json
+from common.cpu_memory import keep_freed_memory
 from common.errors import run_cli
 from quant_training.config import TrainConfig
 from quant_training.engine import evaluate, spike_summary
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     run = TrainedRun.open(args)
     run_dir, model, spec = run.path, run.model, run.spec
     device = TrainConfig(device=args.device).torch_device()
+    if device.type == "cpu":
+        keep_freed_memory()
     data = run.dataset(args.data_dir)
     model.to(device)
     report = {"run": run_dir.name, "checkpoint_epoch": run.checkpoint.get("epoch")}

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from common.atomic import write_json, write_with
+from common.cpu_memory import keep_freed_memory
 from common.errors import UserError, run_cli
 from common.profile import COUNT_FIELDS, SCHEMA, STD_FIELDS, profile_table, validate_profile
 from model.hooks import WorkloadProbe
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         split = split.subset(torch.arange(min(args.limit, len(split))))
     device = torch.device(args.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     _, profile = profile_model(run.model.to(device), run.spec, split, args.batch_size, device,
                                run.path.name, run.dataset_name, args.split)
     run_dir = run.path
