@@ -83,12 +83,10 @@ class SpikingCNN(Synapses):
         steps = self.spec.timesteps
         pixels = self.input_quant(images)
         if self.spec.encoding == "direct":  # one input current, held for T steps
-            s1, _ = self.lif1(self._pool_before(self._conv1(pixels)), steps=steps)
+            s1, _ = self.lif1(self._current1(pixels), steps=steps)
         else:
-            s1, _ = self.lif1(over_time(lambda x: self._pool_before(self._conv1(x)),
-                                        rate_frames(pixels, steps)))
-        s2, _ = self.lif2(over_time(
-            lambda x: self._pool_before(self.conv2(self._pool_after(x))), s1))
+            s1, _ = self.lif1(over_time(self._current1, rate_frames(pixels, steps)))
+        s2, _ = self.lif2(over_time(self._current2, s1))
         s3, _ = self.lif3(over_time(self.fc1, FlattenMaps.apply(over_time(self._pool_after, s2))))
         total = over_time(self.fc2, self.dropout(s3)).sum(0)
         return total / steps if self.spec.readout == "mean" else total
@@ -100,7 +98,7 @@ class SpikingCNN(Synapses):
         new membranes and each LIF layer's spikes."""
         m1, m2, m3 = membranes
         s1, m1 = self.lif1.step(self._pool_before(current1), m1)
-        s2, m2 = self.lif2.step(self._pool_before(self.conv2(self._pool_after(s1))), m2)
+        s2, m2 = self.lif2.step(self._current2(s1), m2)
         s3, m3 = self.lif3.step(self.fc1(self._pool_after(s2).flatten(1)), m3)
         return self.fc2(self.dropout(s3)), [m1, m2, m3], [s1, s2, s3]
 
@@ -109,8 +107,12 @@ class SpikingCNN(Synapses):
         spike frame itself (rate encoding). The exported step graph takes this frame."""
         return self.input_quant(frame) if self.spec.encoding == "direct" else frame
 
-    def _conv1(self, x: Tensor) -> Tensor:
-        return self.conv1(x).contiguous(memory_format=torch.channels_last)
+    def _current1(self, frames: Tensor) -> Tensor:
+        """LIF1's input current (channels-last) from conv1's input."""
+        return self._pool_before(self.conv1(frames).contiguous(memory_format=torch.channels_last))
+
+    def _current2(self, spikes1: Tensor) -> Tensor:
+        return self._pool_before(self.conv2(self._pool_after(spikes1)))
 
     def _pool_before(self, current: Tensor) -> Tensor:
         return self.pool(current) if self.spec.pool == "before_neuron" else current
