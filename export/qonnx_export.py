@@ -3,17 +3,21 @@
     python -m export.qonnx_export [runs/<name>] [--images 100]
 
 Writes runs/<name>/export/: step.qonnx.onnx (SNN: one timestep, membranes as I/O) or
-ann.qonnx.onnx, and verification.json. Exits with status 1 if verification fails.
+ann.qonnx.onnx, the same graph in standard ONNX operators for onnxruntime (step.onnx /
+ann.onnx, export.standard_onnx), and verification.json. Exits with status 1 if verification
+fails.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+import onnx
 import torch
 
-from common.atomic import write_json
+from common.atomic import write_json, write_with
 from common.errors import UserError, run_cli
+from export.standard_onnx import lower_to_standard_onnx
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
 from quant_training.trained_run import TrainedRun, add_run_arguments
@@ -23,6 +27,10 @@ EXPORT_DIR = "export"
 
 def graph_name(kind: str) -> str:
     return "step.qonnx.onnx" if kind == "snn" else "ann.qonnx.onnx"
+
+
+def standard_graph_name(kind: str) -> str:
+    return "step.onnx" if kind == "snn" else "ann.onnx"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,12 +45,15 @@ def main(argv: list[str] | None = None) -> None:
     out = run.path / EXPORT_DIR
     graph = out / graph_name(spec.kind)
     export_graph(model, spec, graph)
+    standard = lower_to_standard_onnx(onnx.load(str(graph)))
+    write_with(out / standard_graph_name(spec.kind), lambda tmp: onnx.save(standard, str(tmp)))
     index = torch.arange(min(args.images, len(data.test)))
     report = verify_graph(graph, model, spec, data.test.images[index], data.test.labels[index])
     write_json(out / "verification.json", {"graph": graph.name, **report})
     print(f"{graph}: {report['images']} test images x T={report['timesteps']}: "
           f"membranes bit-exact {report['membranes_bit_exact']}, spikes bit-exact "
-          f"{report['spikes_bit_exact']}, max |logit error| {report['max_abs_logit_error']:.2g}, "
+          f"{report['spikes_bit_exact']}, onnxruntime bit-exact {report['onnxruntime_bit_exact']}, "
+          f"max |logit error| {report['max_abs_logit_error']:.2g}, "
           f"identical predictions {report['identical_predictions']}/{report['images']}, "
           f"graph accuracy {report['graph_accuracy_pct']:.2f} %", file=sys.stderr)
     if not report["passed"]:

@@ -4,7 +4,8 @@ The step graph is executed with qonnx over T steps per image, its membrane outpu
 as inputs, on the same input frames as PyTorch (rate encoding: the same Bernoulli draws).
 Required: spikes (the BipolarQuant outputs vs the LIF outputs) and membranes bit-exact at
 every step, logits within LOGIT_TOLERANCE, identical predictions. An ANN graph: logits within
-tolerance, identical predictions.
+tolerance, identical predictions. The graph's standard-ONNX form (export.standard_onnx) runs in
+onnxruntime on every same input and must give qonnx's outputs bit for bit.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from common.errors import CheckFailed
+from export.standard_onnx import lower_to_standard_onnx
 from export.step_graph import STATE_NAMES
 from model.network import rate_frames
 from model.quantizers import pixels
@@ -38,6 +40,7 @@ class _Tally:
     max_logit_error: float = 0.0
     membranes_exact: bool = True
     spikes_exact: bool = True
+    onnxruntime_exact: bool = True
     spikes_compared: int = 0
     first_mismatch: str | None = None
 
@@ -45,15 +48,39 @@ class _Tally:
         self.first_mismatch = self.first_mismatch or what
 
 
+class _Graphs:
+    """The exported graph run by qonnx, and its standard-ONNX form by onnxruntime."""
+
+    def __init__(self, graph_path, tally: _Tally) -> None:
+        import onnxruntime as ort
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        self.graph = ModelWrapper(str(graph_path))
+        self.session = ort.InferenceSession(
+            lower_to_standard_onnx(self.graph.model).SerializeToString(),
+            providers=["CPUExecutionProvider"])
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.tally = tally
+
+    def run(self, feed: dict, where: str) -> dict:
+        """qonnx's full execution context; onnxruntime's outputs are checked against it."""
+        from qonnx.core.onnx_exec import execute_onnx
+
+        context = execute_onnx(self.graph, feed, return_full_exec_context=True)
+        for name, value in zip(self.outputs, self.session.run(None, feed)):
+            if not np.array_equal(value, context[name]):
+                self.tally.onnxruntime_exact = False
+                self.tally.mismatch(f"onnxruntime differs from qonnx in {name} {where}")
+        return context
+
+
 def verify_graph(graph_path, model: nn.Module, spec: ModelSpec, images: Tensor,
                  labels: Tensor) -> dict:
     """Compare graph and model on `images` (uint8, [N, C, H, W]); returns the report dict."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    graph = ModelWrapper(str(graph_path))
     model = model.eval().cpu()
     start = time.perf_counter()
     tally = _Tally()
+    graph = _Graphs(graph_path, tally)
     frames = torch.Generator().manual_seed(FRAME_SEED)
     for image, label in zip(images, labels):
         x = pixels(image[None])
@@ -72,6 +99,7 @@ def verify_graph(graph_path, model: nn.Module, spec: ModelSpec, images: Tensor,
         "images": tally.images, "timesteps": spec.timesteps,
         "membranes_bit_exact": tally.membranes_exact if snn else None,
         "spikes_bit_exact": tally.spikes_exact if snn else None,
+        "onnxruntime_bit_exact": tally.onnxruntime_exact,
         "spike_tensors_compared": tally.spikes_compared,
         "max_abs_logit_error": tally.max_logit_error, "logit_tolerance": LOGIT_TOLERANCE,
         "identical_predictions": tally.same_prediction,
@@ -79,27 +107,23 @@ def verify_graph(graph_path, model: nn.Module, spec: ModelSpec, images: Tensor,
         "torch_accuracy_pct": 100.0 * tally.torch_correct / max(tally.images, 1),
         "first_mismatch": tally.first_mismatch, "seconds": time.perf_counter() - start,
     }
-    report["passed"] = (tally.membranes_exact and tally.spikes_exact
+    report["passed"] = (tally.membranes_exact and tally.spikes_exact and tally.onnxruntime_exact
                         and tally.max_logit_error <= LOGIT_TOLERANCE
                         and tally.same_prediction == tally.images)
     return report
 
 
-def _run_ann(graph, model: nn.Module, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    from qonnx.core.onnx_exec import execute_onnx
-
+def _run_ann(graph: _Graphs, model: nn.Module, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         expected = model(x).numpy()
-    out = execute_onnx(graph, {"x": x.numpy()})
+    out = graph.run({"x": x.numpy()}, f"(image {graph.tally.images + 1})")
     return out["logits"][0], expected[0]
 
 
-def _run_steps(graph, model, spec: ModelSpec, x: Tensor, frames: torch.Generator,
+def _run_steps(graph: _Graphs, model, spec: ModelSpec, x: Tensor, frames: torch.Generator,
                tally: _Tally) -> tuple[np.ndarray, np.ndarray]:
-    from qonnx.core.onnx_exec import execute_onnx
-
-    spike_nodes = [n.output[0] for n in graph.graph.node if n.op_type == "BipolarQuant"]
-    torch_states = [torch.zeros(1, *s) for s in _shapes(graph)]
+    spike_nodes = [n.output[0] for n in graph.graph.graph.node if n.op_type == "BipolarQuant"]
+    torch_states = [torch.zeros(1, *s) for s in _shapes(graph.graph)]
     graph_states = [s.numpy() for s in torch_states]
     torch_sum, graph_sum = 0.0, 0.0
     inputs = (x.expand(spec.timesteps, *x.shape) if spec.encoding == "direct"
@@ -109,7 +133,7 @@ def _run_steps(graph, model, spec: ModelSpec, x: Tensor, frames: torch.Generator
             torch_logits, torch_states, spikes = model.step(model.conv1(model.encode(frame)),
                                                             torch_states)
         feed = {"x": frame.numpy(), **{f"in_{n}": s for n, s in zip(STATE_NAMES, graph_states)}}
-        context = execute_onnx(graph, feed, return_full_exec_context=True)
+        context = graph.run(feed, f"at t={t + 1} (image {tally.images + 1})")
         graph_states = [context[f"out_{n}"] for n in STATE_NAMES]
         _compare_states(t, graph_states, torch_states, tally)
         _compare_spikes(t, [(context[name] + 1) / 2 for name in spike_nodes], spikes, tally)

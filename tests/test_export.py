@@ -45,6 +45,7 @@ def test_step_graph_is_bit_exact(tmp_path, mnist_small, encoding, reset, trained
                           mnist_small.test.labels[:4])
     assert report["passed"], report
     assert report["membranes_bit_exact"] and report["spikes_bit_exact"]
+    assert report["onnxruntime_bit_exact"]
     assert report["spike_tensors_compared"] == 4 * 3 * 3
     assert report["max_abs_logit_error"] <= 1e-5
 
@@ -152,6 +153,9 @@ def tiny_run(tmp_path_factory, mnist_small, data_dir):
 def test_make_export_writes_graph_and_verification(tiny_run):
     report = json.loads((tiny_run / "export" / "verification.json").read_text())
     assert report["passed"] and report["images"] == 3 and report["graph"] == "step.qonnx.onnx"
+    assert report["onnxruntime_bit_exact"]
+    standard = onnx.load(str(tiny_run / "export" / "step.onnx"))
+    assert {node.domain for node in standard.graph.node} == {""}
 
 
 def test_finn_estimate_build_of_a_tiny_network(tiny_run):
