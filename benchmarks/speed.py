@@ -116,28 +116,32 @@ def run_worker(library: str, timesteps: int, batch: int, device: str, seconds: f
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _by_config(results: list[dict]) -> list[tuple[dict, dict[str, dict]]]:
+    """Results grouped per (T, batch): ({"T", "batch"}, {library: result})."""
+    configs = sorted({(r["timesteps"], r["batch"]) for r in results})
+    return [({"T": t, "batch": b}, {r["library"]: r for r in results
+                                    if (r["timesteps"], r["batch"]) == (t, b)})
+            for t, b in configs]
+
+
 def ratios(results: list[dict], phase: str) -> list[dict]:
-    """Per (T, batch): our images/s and its ratio to each other library's."""
+    """Per (T, batch): every library's images/s and ours over each baseline's."""
     rows = []
-    for timesteps, batch in sorted({(r["timesteps"], r["batch"]) for r in results}):
-        here = {r["library"]: r[phase]["images_per_s"] for r in results
-                if (r["timesteps"], r["batch"]) == (timesteps, batch)}
-        row = {"T": timesteps, "batch": batch, **{f"{lib} img/s": here[lib] for lib in here}}
-        for lib in here:
-            if lib in BASELINES and OURS in here:
-                row[f"{OURS} / {lib}"] = here[OURS] / here[lib]
+    for config, here in _by_config(results):
+        speed = {lib: result[phase]["images_per_s"] for lib, result in here.items()}
+        row = {**config, **{f"{lib} img/s": value for lib, value in speed.items()}}
+        if OURS in speed:
+            row.update({f"{OURS} / {lib}": speed[OURS] / speed[lib] for lib in BASELINES
+                        if lib in speed})
         rows.append(row)
     return rows
 
 
 def memory(results: list[dict]) -> list[dict]:
     """Per (T, batch): each library's peak memory in training, MiB."""
-    rows = []
-    for timesteps, batch in sorted({(r["timesteps"], r["batch"]) for r in results}):
-        rows.append({"T": timesteps, "batch": batch, **{
-            f"{r['library']} MiB": r["training"]["peak_memory_mib"] for r in results
-            if (r["timesteps"], r["batch"]) == (timesteps, batch)}})
-    return rows
+    return [{**config, **{f"{lib} MiB": result["training"]["peak_memory_mib"]
+                          for lib, result in here.items()}}
+            for config, here in _by_config(results)]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -150,12 +154,13 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def machine(device: str) -> dict:
+def machine(device: str, packages: tuple[str, ...] = BASELINES) -> dict:
+    """The device, CPU, thread count and the versions of python, torch and `packages`."""
     info = {"device": device, "cpu": _cpu_name(), "cpu_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__}
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
-    for name in ("snntorch", "spikingjelly"):
+    for name in packages:
         info[name] = _version(name)
     return info
 
@@ -206,8 +211,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:
-        if args.device == "cpu":
-            keep_freed_memory()
+        keep_freed_memory(args.device)
         result = measure(args.worker, args.timesteps[0], args.batch[0], args.device, args.seconds)
         print(json.dumps(result))
         return

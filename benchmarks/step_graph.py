@@ -9,7 +9,7 @@ time (the graph's batch is 1), T steps per image with the membranes fed back. En
   pytorch-step     StepModule, the module the graph was exported from: T calls per image
   pytorch-forward  the network's layer-by-layer forward (all T steps in one call), batch 1
   qonnx            qonnx.core.onnx_exec.execute_onnx, node by node in numpy
-  onnxruntime      the graph in standard ONNX operators (export.standard_onnx), CPU provider
+  onnxruntime      the graph in standard ONNX operators (step.onnx), CPU provider
 Each engine runs images until `--seconds` have passed (at least one): images/s = images /
 seconds. Every engine's logits are compared with qonnx's on the images qonnx ran.
 Writes step_graph.json.
@@ -28,7 +28,7 @@ import torch
 from benchmarks.speed import machine
 from common.atomic import write_json
 from common.errors import UserError, check_choice, run_cli
-from export.standard_onnx import lower_to_standard_onnx
+from export.standard_onnx import standard_path
 from export.step_graph import STATE_NAMES, StepModule, export_graph
 from model.network import build_model
 from model.quantizers import pixels
@@ -40,16 +40,14 @@ Engine = Callable[[torch.Tensor], np.ndarray]  # one image [1, C, H, W] -> logit
 
 
 def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
-    import onnx
     import onnxruntime as ort
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
     step_module = StepModule(model)
     graph = ModelWrapper(str(graph_path))
-    session = ort.InferenceSession(
-        lower_to_standard_onnx(onnx.load(str(graph_path))).SerializeToString(),
-        providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(standard_path(graph_path)),
+                                   providers=["CPUExecutionProvider"])
     shapes = [graph.get_tensor_shape(f"in_{name}") for name in STATE_NAMES]
     divisor = spec.timesteps if spec.readout == "mean" else 1  # as SpikingCNN.forward reads out
 
@@ -130,20 +128,13 @@ def main(argv: list[str] | None = None) -> None:
                         "logits_identical_to_qonnx": same, "images_compared": compared})
     report = {"benchmark": "exported step graph inference, batch 1, T steps per image",
               "estimator": f"images / wall seconds over >= {args.seconds} s, after one "
-                           "warm-up image", "spec": spec.to_dict(), "machine": machine("cpu"),
-              "onnxruntime": _version("onnxruntime"), "qonnx": _version("qonnx"),
-              "results": results}
+                           "warm-up image", "spec": spec.to_dict(),
+              "machine": machine("cpu", ("onnxruntime", "qonnx")), "results": results}
     write_json(Path(args.out) / "step_graph.json", report)
     print(f"step graph, T={spec.timesteps}, {spec.weight_bits}-bit, batch 1 (images/s):")
     for r in results:
         print(f"  {r['engine']:16s} {r['images_per_s']:10.1f}   logits identical to qonnx: "
               f"{r['logits_identical_to_qonnx']} ({r['images_compared']} images)")
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ M_MMAP_MAX = -4
 NEVER_TRIM_BYTES = 2**31 - 1
 
 
-def keep_freed_memory() -> bool:
-    """Serve all tensors from glibc's heap and never trim it (mallopt); False where not glibc.
+def keep_freed_memory(device_type: str) -> bool:
+    """For a process computing on the CPU (`device_type` "cpu"): serve all tensors from glibc's
+    heap and never trim it (mallopt). False, and nothing done, on another device or libc.
 
     By default glibc maps every block over 32 MiB straight from the kernel and unmaps it on
     free, so each training step gets its [T*B, ...] activation stacks as fresh pages that the
@@ -20,7 +21,7 @@ def keep_freed_memory() -> bool:
     that trains on the CPU (large tensors then come from the main heap).
     """
     name = ctypes.util.find_library("c")
-    if name is None:
+    if device_type != "cpu" or name is None:
         return False
     try:
         libc = ctypes.CDLL(name)

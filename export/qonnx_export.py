@@ -4,7 +4,7 @@
 
 Writes runs/<name>/export/: step.qonnx.onnx (SNN: one timestep, membranes as I/O) or
 ann.qonnx.onnx, the same graph in standard ONNX operators for onnxruntime (step.onnx /
-ann.onnx, export.standard_onnx), and verification.json. Exits with status 1 if verification
+ann.onnx), and verification.json. Exits with status 1 if verification
 fails.
 """
 from __future__ import annotations
@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import onnx
 import torch
 
-from common.atomic import write_json, write_with
+from common.atomic import write_json
 from common.errors import UserError, run_cli
-from export.standard_onnx import lower_to_standard_onnx
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
 from quant_training.trained_run import TrainedRun, add_run_arguments
@@ -27,10 +25,6 @@ EXPORT_DIR = "export"
 
 def graph_name(kind: str) -> str:
     return "step.qonnx.onnx" if kind == "snn" else "ann.qonnx.onnx"
-
-
-def standard_graph_name(kind: str) -> str:
-    return "step.onnx" if kind == "snn" else "ann.onnx"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,8 +39,6 @@ def main(argv: list[str] | None = None) -> None:
     out = run.path / EXPORT_DIR
     graph = out / graph_name(spec.kind)
     export_graph(model, spec, graph)
-    standard = lower_to_standard_onnx(onnx.load(str(graph)))
-    write_with(out / standard_graph_name(spec.kind), lambda tmp: onnx.save(standard, str(tmp)))
     index = torch.arange(min(args.images, len(data.test)))
     report = verify_graph(graph, model, spec, data.test.images[index], data.test.labels[index])
     write_json(out / "verification.json", {"graph": graph.name, **report})

@@ -12,6 +12,8 @@ the rewritten graph is bit-exact against qonnx execution (tests/test_export.py c
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -20,6 +22,12 @@ from common.errors import UserError
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 MIN_OPSET = 13  # Round, Clip with min/max inputs, GreaterOrEqual
+
+
+def standard_path(qonnx_path: str | Path) -> Path:
+    """Where the standard-ONNX form of a graph lives: step.qonnx.onnx -> step.onnx."""
+    qonnx_path = Path(qonnx_path)
+    return qonnx_path.with_name(qonnx_path.name.replace(".qonnx.onnx", ".onnx"))
 
 
 def lower_to_standard_onnx(model: onnx.ModelProto) -> onnx.ModelProto:

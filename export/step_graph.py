@@ -9,7 +9,8 @@ sum) of logits_t. conv1 is part of the graph; under direct encoding its input do
 so a design may compute it once per image (metadata `first_layer_computed_once`). The spike
 is 0.5 (BipolarQuant(V - theta) + 1) and the membrane grid a `Quant` node, the forms QONNX and
 FINN read correctly. An ANN exports as one plain graph (x -> logits). The model spec and the
-state shapes are stored in the ONNX metadata (key `qsnn`).
+state shapes are stored in the ONNX metadata (key `qsnn`). Beside it goes the same graph in
+standard ONNX operators, for onnxruntime (export.standard_onnx: step.onnx / ann.onnx).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 
 from common.atomic import write_with
 from common.errors import UserError
+from export.standard_onnx import lower_to_standard_onnx, standard_path
 from model.network import SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
@@ -66,7 +68,8 @@ def metadata(spec: ModelSpec, model: nn.Module) -> dict:
 
 
 def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
-    """Export (atomically) the step graph of an SNN, or the graph of an ANN; return metadata."""
+    """Export (atomically) the step graph of an SNN, or the graph of an ANN, and its
+    standard-ONNX form at standard_path(path); return the metadata."""
     import onnx
     from brevitas.export import export_qonnx
     from qonnx.core.datatype import DataType
@@ -98,6 +101,8 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
         graph.save(str(tmp))
 
     write_with(path, write)
+    standard = lower_to_standard_onnx(onnx.load(str(path)))
+    write_with(standard_path(path), lambda tmp: onnx.save(standard, str(tmp)))
     return meta
 
 

@@ -4,8 +4,8 @@ The step graph is executed with qonnx over T steps per image, its membrane outpu
 as inputs, on the same input frames as PyTorch (rate encoding: the same Bernoulli draws).
 Required: spikes (the BipolarQuant outputs vs the LIF outputs) and membranes bit-exact at
 every step, logits within LOGIT_TOLERANCE, identical predictions. An ANN graph: logits within
-tolerance, identical predictions. The graph's standard-ONNX form (export.standard_onnx) runs in
-onnxruntime on every same input and must give qonnx's outputs bit for bit.
+tolerance, identical predictions. The graph's standard-ONNX form (the file export_graph writes
+beside it) runs in onnxruntime on every same input and must give qonnx's outputs bit for bit.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from common.errors import CheckFailed
-from export.standard_onnx import lower_to_standard_onnx
+from export.standard_onnx import standard_path
 from export.step_graph import STATE_NAMES
 from model.network import rate_frames
 from model.quantizers import pixels
@@ -49,16 +49,15 @@ class _Tally:
 
 
 class _Graphs:
-    """The exported graph run by qonnx, and its standard-ONNX form by onnxruntime."""
+    """The exported graph run by qonnx, and its standard-ONNX file by onnxruntime."""
 
     def __init__(self, graph_path, tally: _Tally) -> None:
         import onnxruntime as ort
         from qonnx.core.modelwrapper import ModelWrapper
 
         self.graph = ModelWrapper(str(graph_path))
-        self.session = ort.InferenceSession(
-            lower_to_standard_onnx(self.graph.model).SerializeToString(),
-            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(standard_path(graph_path)),
+                                            providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.tally = tally
 

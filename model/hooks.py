@@ -70,8 +70,9 @@ class WorkloadProbe:
       dense_macs   = sum_i fanout_i          otherwise (every connection is computed);
     and for each timestep t of its neuron: output_events = nonzero outputs (spikes for a LIF).
     A call may carry several timesteps: a weight layer's input [n*B, ...] holds n of them (B
-    images per forward pass), a LIF's spikes are [T, B, ...]. Counts are accumulated as sums and sums of squares over images (no host syncs), so
-    `summary()` gives the mean and standard deviation per image.
+    images per forward pass), a LIF's spikes are [T, B, ...]. Counts are accumulated as sums
+    and sums of squares over images (no host syncs), so `summary()` gives the mean and
+    standard deviation per image.
     """
 
     def __init__(self, model: nn.Module) -> None:

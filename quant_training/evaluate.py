@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     run = TrainedRun.open(args)
     run_dir, model, spec = run.path, run.model, run.spec
     device = TrainConfig(device=args.device).torch_device()
-    if device.type == "cpu":
-        keep_freed_memory()
+    keep_freed_memory(device.type)
     data = run.dataset(args.data_dir)
     model.to(device)
     report = {"run": run_dir.name, "checkpoint_epoch": run.checkpoint.get("epoch")}

@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         split = split.subset(torch.arange(min(args.limit, len(split))))
     device = torch.device(args.device)
-    if device.type == "cpu":
-        keep_freed_memory()
+    keep_freed_memory(device.type)
     _, profile = profile_model(run.model.to(device), run.spec, split, args.batch_size, device,
                                run.path.name, run.dataset_name, args.split)
     run_dir = run.path

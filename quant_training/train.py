@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> None:
                         config.limit)
     run_dir = Path(args.runs_dir) / (args.name or run_name(spec, config))
     resume = _resume_payload(run_dir, spec, config) if args.resume else _check_new(run_dir)
-    if config.torch_device().type == "cpu":
-        keep_freed_memory()  # this process trains: reuse freed activation memory
+    keep_freed_memory(config.torch_device().type)  # this process trains: reuse freed memory
     fit(spec, config, data, run_dir, resume)
 
 

@@ -53,21 +53,22 @@ def test_step_graph_is_bit_exact(tmp_path, mnist_small, encoding, reset, trained
 @pytest.mark.parametrize("encoding, reset", [("direct", "subtract"), ("rate", "zero")])
 def test_standard_onnx_graph_runs_bit_exact_in_onnxruntime(tmp_path, mnist_small, encoding,
                                                            reset):
-    """Quant / BipolarQuant lowered to standard operators: onnxruntime = qonnx, every output
-    of every step, membranes fed back."""
+    """The standard-ONNX file export_graph writes (Quant / BipolarQuant lowered to standard
+    operators): onnxruntime = qonnx, every output of every step, membranes fed back."""
     import numpy as np
     import onnxruntime as ort
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
-    from export.standard_onnx import lower_to_standard_onnx
+    from export.standard_onnx import standard_path
 
     spec = ModelSpec(encoding=encoding, reset=reset, **TINY)
     path = tmp_path / "step.qonnx.onnx"
     meta = export_graph(tiny_model(spec, mnist_small), spec, path)
-    lowered = lower_to_standard_onnx(onnx.load(str(path)))
+    assert standard_path(path) == tmp_path / "step.onnx"
+    lowered = onnx.load(str(standard_path(path)))
     assert {n.domain for n in lowered.graph.node} == {""}
-    session = ort.InferenceSession(lowered.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(standard_path(path)), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     graph = ModelWrapper(str(path))
     image = mnist_small.test.images[:1].float() / 256
