@@ -2,15 +2,11 @@
 
 The network is rewritten in integers: weights W_int with scale 2^-wfrac (power of two, from
 the Brevitas quantizer), pixels p with scale 2^-8 (spikes: 0/1), membrane codes v = V / step
-with step = 2^-Q, leak beta = 2^-K. For LIF layer l with accumulator units 2^-F_l
-(F_l = wfrac_l + input frac) the update in units 2^-U_l, U_l = max(Q + K, F_l), is
-
-    x = (v << (U_l - Q - K)) + (a << (U_l - F_l)),   v = clamp(round_half_even(x >> (U_l - Q)))
-
-which equals PyTorch's float computation exactly (every float there is an exact integer
-multiple of a power of two). Widths follow from the bit widths: an accumulator needs
-w + a + ceil(log2 fan_in) bits (signed weights, unsigned inputs), x the wider of its shifted
-terms plus one.
+with step = 2^-Q, leak beta = 2^-K. LIF layer l gets accumulator units 2^-F_l
+(F_l = wfrac_l + input frac) and updates its neurons as hls.integer_lif.IntegerLIF states
+(the C++ is templates/lif.h), which equals PyTorch's float computation exactly (every float
+there is an exact integer multiple of a power of two). Widths follow from the bit widths: an
+accumulator needs w + a + ceil(log2 fan_in) bits (signed weights, unsigned inputs).
 """
 from __future__ import annotations
 
@@ -23,11 +19,12 @@ import numpy as np
 from torch import nn
 
 from common.errors import UserError
+from hls.integer_lif import IntegerLIF
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
 TEMPLATES = Path(__file__).parent / "templates"
-SOURCES = ("snn.h", "snn.cpp", "tb.cpp")
+SOURCES = ("lif.h", "snn.h", "snn.cpp", "tb.cpp")
 LAYERS = ("conv1", "conv2", "fc1", "fc2")
 
 
@@ -91,7 +88,7 @@ def _check_supported(spec: ModelSpec) -> None:
 
 def required_widths(net: IntegerNet) -> dict[str, int]:
     """Bit widths (and shifts) that make every sum exact: nothing overflows."""
-    spec, q, k = net.spec, net.state_frac, net.leak_shift
+    spec = net.spec
     widths: dict[str, int] = {}
     for index, name in enumerate(LAYERS, start=1):
         layer = net.layers[name]
@@ -99,14 +96,20 @@ def required_widths(net: IntegerNet) -> dict[str, int]:
         widths[f"ACC{index}_BITS"] = acc
         if name == "fc2":
             break
-        f = layer.frac + layer.in_frac
-        u = max(q + k, f)
-        widths.update({f"SHIFT_V_{index}": u - q - k, f"SHIFT_A_{index}": u - f,
-                       f"ROUND_{index}": u - q,
-                       f"X{index}_BITS": max(spec.state_bits + u - q - k, acc + u - f) + 1})
+        lif = integer_lif(net, layer.frac + layer.in_frac, acc)
+        widths.update({f"SHIFT_V_{index}": lif.shift_v, f"SHIFT_A_{index}": lif.shift_a,
+                       f"ROUND_{index}": lif.round_shift, f"X{index}_BITS": lif.x_bits})
     widths["LOGIT_BITS"] = widths["ACC4_BITS"]
     widths["LOGIT_SUM_BITS"] = widths["LOGIT_BITS"] + math.ceil(math.log2(spec.timesteps)) + 1
     return widths
+
+
+def integer_lif(net: IntegerNet, current_frac: int, current_bits: int) -> IntegerLIF:
+    """The LIF update of a layer whose accumulator has units 2^-current_frac."""
+    return IntegerLIF(state_bits=net.spec.state_bits, state_frac=net.state_frac,
+                      leak_shift=net.leak_shift, current_frac=current_frac,
+                      current_bits=current_bits, theta_code=net.theta_code,
+                      reset=net.spec.reset)
 
 
 def params_header(net: IntegerNet, widths: dict[str, int]) -> str:
@@ -128,7 +131,6 @@ def params_header(net: IntegerNet, widths: dict[str, int]) -> str:
              "#ifndef PARAMS_H", "#define PARAMS_H", ""]
     lines += [f"#define {key} {value}" for key, value in defines.items()]
     lines += [""] + [f"typedef ap_int<ACC{i}_BITS> acc{i}_t;" for i in (1, 2, 3)]
-    lines += [f"typedef ap_int<X{i}_BITS> x{i}_t;" for i in (1, 2, 3)]
     lines += ["typedef ap_int<WEIGHT_BITS> weight_t;", ""]
     shapes = {"conv1": "[C1][IN_C][3][3]", "conv2": "[C2][C1][3][3]",
               "fc1": "[HIDDEN][C2 * H3 * W3]", "fc2": "[CLASSES][HIDDEN]"}

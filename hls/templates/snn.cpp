@@ -1,36 +1,10 @@
 // Integer LIF CNN. Every current is an exact integer sum: weights W are integers with scale
-// 2^-WFRAC, pixels p with scale 2^-8, spikes 0/1. The LIF update of one neuron, in the units
-// of params.h (membrane code v in units 2^-STATE_FRAC, accumulator a in units 2^-FRAC_l):
-//   x = (v << SHIFT_V_l) + (a << SHIFT_A_l)          beta V + I in units 2^-U_l (beta = 2^-LEAK_SHIFT:
-//                                                    the leak is this shift of the binary point)
-//   v = clamp(round_half_even(x / 2^ROUND_l))       the membrane grid, as torch.round / QONNX Quant
-//   s = v >= THETA;  v -= THETA * s  (or v = 0 if s: RESET_ZERO)
+// 2^-WFRAC, pixels p with scale 2^-8, spikes 0/1. Each LIF layer l updates its neurons with
+// lif_neuron (lif.h, shared with FINN's LIF layer) from its accumulator a (units 2^-FRAC_l),
+// with the shifts of params.h (SHIFT_V_l, SHIFT_A_l, ROUND_l; beta = 2^-LEAK_SHIFT).
 #include "snn.h"
 
-template <int W>
-static ap_int<W> round_shift(ap_int<W> x, int shift) {
-    if (shift == 0) return x;
-    ap_int<W> q = x >> shift;  // floor
-    ap_int<W> rest = x - (q << shift);
-    ap_int<W> half = ap_int<W>(1) << (shift - 1);
-    if (rest > half || (rest == half && (q & 1))) q += 1;  // half to even
-    return q;
-}
-
-template <int W>
-static spike_t lif(state_t &v, ap_int<W> x, int round) {
-    ap_int<W> r = round_shift<W>(x, round);
-    if (r > STATE_MAX_CODE) r = STATE_MAX_CODE;
-    if (r < STATE_MIN_CODE) r = STATE_MIN_CODE;
-    state_t pre = r;
-    spike_t s = pre >= THETA_CODE;
-#if RESET_ZERO
-    v = s ? state_t(0) : pre;
-#else
-    v = s ? state_t(pre - THETA_CODE) : pre;
-#endif
-    return s;
-}
+#include "lif.h"
 
 static void conv1_lif(const pixel_t x[IN_C][IN_H][IN_W], state_t m[C1][H1][W1],
                       spike_t s[C1][H1][W1]) {
@@ -45,8 +19,8 @@ static void conv1_lif(const pixel_t x[IN_C][IN_H][IN_W], state_t m[C1][H1][W1],
                             if (yy >= 0 && yy < IN_H && zz >= 0 && zz < IN_W)
                                 a += W1_INT[o][i][ky][kx] * x[i][yy][zz];  // MAC (pixels)
                         }
-                x1_t v = (x1_t(m[o][y][z]) << SHIFT_V_1) + (x1_t(a) << SHIFT_A_1);
-                s[o][y][z] = lif<X1_BITS>(m[o][y][z], v, ROUND_1);
+                s[o][y][z] = lif_neuron<STATE_BITS, X1_BITS, SHIFT_V_1, SHIFT_A_1, ROUND_1,
+                                        THETA_CODE, RESET_ZERO>(m[o][y][z], a);
             }
 }
 
@@ -72,8 +46,8 @@ static void conv2_lif(const spike_t x[C1][H2][W2], state_t m[C2][H2][W2],
                             if (yy >= 0 && yy < H2 && zz >= 0 && zz < W2 && x[i][yy][zz])
                                 a += W2_INT[o][i][ky][kx];  // accumulate only (spike in)
                         }
-                x2_t v = (x2_t(m[o][y][z]) << SHIFT_V_2) + (x2_t(a) << SHIFT_A_2);
-                s[o][y][z] = lif<X2_BITS>(m[o][y][z], v, ROUND_2);
+                s[o][y][z] = lif_neuron<STATE_BITS, X2_BITS, SHIFT_V_2, SHIFT_A_2, ROUND_2,
+                                        THETA_CODE, RESET_ZERO>(m[o][y][z], a);
             }
 }
 
@@ -84,8 +58,8 @@ static void fc1_lif(const spike_t x[C2][H3][W3], state_t m[HIDDEN], spike_t s[HI
             for (int y = 0; y < H3; y++)
                 for (int z = 0; z < W3; z++)
                     if (x[i][y][z]) a += W3_INT[o][(i * H3 + y) * W3 + z];
-        x3_t v = (x3_t(m[o]) << SHIFT_V_3) + (x3_t(a) << SHIFT_A_3);
-        s[o] = lif<X3_BITS>(m[o], v, ROUND_3);
+        s[o] = lif_neuron<STATE_BITS, X3_BITS, SHIFT_V_3, SHIFT_A_3, ROUND_3, THETA_CODE,
+                          RESET_ZERO>(m[o], a);
     }
 }
 
