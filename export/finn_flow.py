@@ -1,12 +1,18 @@
-"""FINN (finn-plus) dataflow builds of a step graph, as a list of steps read top to bottom.
+"""FINN (finn-plus) dataflow builds of a step graph, as lists of steps read top to bottom.
 
-Without Vivado only the estimate steps run. Two guards make finn-plus 1.6.1 usable here:
+HW_GRAPH_STEPS (run by `make export`) turn the QONNX step graph into FINN hardware layers:
+project steps around FINN's own map every LIF sub-graph to one LIF layer (export/finn_lif.py)
+fed by an MVAU's integer accumulator, channels last, with the membranes on chip (the graph
+becomes x -> logits_t, one frame per timestep) and the readout's power-of-two scale left to
+the host (the design outputs integers). ESTIMATE_STEPS (run by `make fpga-estimate`) fold
+that graph to a target rate and write FINN's estimate reports; a project step folds what
+FINN's SetFolding cannot (export/folding.py: the LIF layers, too-wide weight streams).
+
+Without Vivado only these steps run. Two guards make finn-plus 1.6.1 usable here:
 `finn.xsi.SimEngine` is imported by the build steps as a type hint only, but its lazy lookup
 demands XILINX_VIVADO, so a placeholder is bound when Vivado is absent; and the build is driven
 step by step instead of through `build_dataflow_cfg`, whose exit handler asks for the Vivado
-root. One project step is added after streamlining: a spike leaves a MultiThreshold with an
-output scale (0.5 (BipolarQuant + 1)), which `step_convert_to_hw` refuses, so the scale and
-bias are extracted and the graph streamlined again.
+root.
 """
 from __future__ import annotations
 
@@ -16,21 +22,27 @@ from pathlib import Path
 
 from common.errors import UserError
 
-ESTIMATE_STEPS = [
+HW_GRAPH_STEPS = [
+    "step_lif_subgraphs",  # project step, below
     "step_qonnx_to_finn",
     "step_tidy_up",
     "step_streamline",
-    "step_extract_spike_scale",  # project step, below
+    "step_lif_streamline",  # project step
+    "step_extract_threshold_scale",  # project step
     "step_convert_to_hw",
+]
+ESTIMATE_STEPS = [
     "step_minimize_bit_width_initial",
     "step_create_dataflow_partition",
     "step_specialize_layers",
+    "step_fold_for_target",  # project step, before FINN's folding (below)
     "step_target_fps_parallelization",
     "step_apply_folding_config",
     "step_minimize_bit_width",
     "step_generate_estimate_reports",
 ]
 SYNTHESIS_STEPS = ["step_hw_codegen", "step_create_stitched_ip", "step_synthesize_bitfile"]
+OUTPUT_SCALE_KEY = "qsnn_output_scale"
 
 
 def vivado_available() -> bool:
@@ -50,7 +62,32 @@ def prepare_finn(build_dir: Path) -> None:
         vars(finn.xsi).setdefault("SimEngine", object)
 
 
-def step_extract_spike_scale(model, cfg):
+def step_lif_subgraphs(model, cfg):
+    """Integer pixels at the input; every LIF sub-graph -> one LIF node (membrane inside)."""
+    from export.lif_transforms import IntegerPixelInput, ReplaceLIFSubgraphs
+
+    return model.transform(IntegerPixelInput()).transform(ReplaceLIFSubgraphs())
+
+
+def step_lif_streamline(model, cfg):
+    """The scales in front of each LIF become shifts, the LIF runs channels last (its layout
+    Transposes move behind it and cancel), and the output scale leaves the graph."""
+    from finn.transformation.streamline.absorb import AbsorbConsecutiveTransposes
+    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+
+    from export.lif_transforms import AbsorbScaleIntoLIF, MoveTransposePastLIF, RemoveOutputScale
+
+    for transformation in (AbsorbScaleIntoLIF(), MoveTransposePastLIF(), MakeMaxPoolNHWC(),
+                           AbsorbConsecutiveTransposes(), RemoveOutputScale(OUTPUT_SCALE_KEY),
+                           InferDataLayouts()):
+        model = model.transform(transformation)
+    return model
+
+
+def step_extract_threshold_scale(model, cfg):
+    """A MultiThreshold with an output scale (a quantized ReLU of the ANN) is refused by
+    `step_convert_to_hw`; extract the scale and bias and streamline again."""
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.extract_multithreshold_scale_bias import (
         ExtractMultiThresholdScaleBias,
@@ -59,28 +96,48 @@ def step_extract_spike_scale(model, cfg):
     return model.transform(ExtractMultiThresholdScaleBias()).transform(Streamline())
 
 
-def run_build(graph: Path, out_dir: Path, part: str, clock_ns: float, target_fps: float,
-              steps: list[str] = ESTIMATE_STEPS):
-    """Run `steps` on the QONNX `graph`; reports land in out_dir/report. Returns the model."""
+def step_fold_for_target(model, cfg):
+    """What FINN's SetFolding cannot do by itself (export/folding.py): PE of the LIF layers,
+    weights kept inside MVAUs whose weight stream would be too wide for the target."""
+    from export.folding import EmbedWideWeights, FoldLIF
+
+    if cfg.target_fps is None:
+        return model
+    target_cycles = 1e9 / cfg.synth_clk_period_ns / cfg.target_fps
+    for transformation in (FoldLIF(target_cycles), EmbedWideWeights(target_cycles)):
+        model = model.transform(transformation, apply_to_subgraphs=True)
+    return model
+
+
+PROJECT_STEPS = {step.__name__: step for step in (
+    step_lif_subgraphs, step_lif_streamline, step_extract_threshold_scale, step_fold_for_target)}
+
+
+def run_build(graph: Path, out_dir: Path, steps: list[str], part: str = "xc7z020clg400-1",
+              clock_ns: float = 10.0, target_fps: float | None = None,
+              mvau_wwidth_max: int = 36):
+    """Run `steps` on the graph file; reports land in out_dir/report. Returns the model."""
     prepare_finn(out_dir / "build")
     import finn.builder.build_dataflow_steps as finn_steps
     from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType
     from qonnx.core.modelwrapper import ModelWrapper
 
+    import export.finn_lif  # noqa: F401 (registers the LIF layer with finn-plus)
+
     cfg = DataflowBuildConfig(
         output_dir=str(out_dir), synth_clk_period_ns=clock_ns, fpga_part=part,
-        target_fps=target_fps, generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS],
-        steps=[])
+        target_fps=target_fps, mvau_wwidth_max=mvau_wwidth_max,
+        generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS], steps=[])
     (out_dir / "report").mkdir(parents=True, exist_ok=True)
     model = ModelWrapper(str(graph))
     for name in steps:
-        step = step_extract_spike_scale if name == "step_extract_spike_scale" else getattr(
-            finn_steps, name)
+        step = PROJECT_STEPS.get(name) or getattr(finn_steps, name)
         try:
             model = step(model, cfg)
+        except UserError:
+            raise
         except Exception as err:
-            raise UserError(f"FINN step {name} failed: {type(err).__name__}: "
-                            f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-                            ) from err
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise UserError(f"FINN step {name} failed: {type(err).__name__}: {first}") from err
     shutil.rmtree(out_dir / "build", ignore_errors=True)
     return model

@@ -4,8 +4,10 @@
 
 Writes runs/<name>/export/: step.qonnx.onnx (SNN: one timestep, membranes as I/O) or
 ann.qonnx.onnx, the same graph in standard ONNX operators for onnxruntime (step.onnx /
-ann.onnx), and verification.json. Exits with status 1 if verification
-fails.
+ann.onnx), the FINN hardware graph (step_hw.onnx: LIF layers with on-chip membranes,
+export/finn_graph.py; what `make fpga-estimate` folds and estimates) and verification.json:
+the step graph and (SNN) the hardware graph each checked against PyTorch. Exits with status
+1 if a check fails.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 
 from common.atomic import write_json
 from common.errors import UserError, run_cli
+from export.finn_graph import check_hw_graph, write_hw_graph
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
 from quant_training.trained_run import TrainedRun, add_run_arguments
@@ -40,7 +43,12 @@ def main(argv: list[str] | None = None) -> None:
     graph = out / graph_name(spec.kind)
     export_graph(model, spec, graph)
     index = torch.arange(min(args.images, len(data.test)))
-    report = verify_graph(graph, model, spec, data.test.images[index], data.test.labels[index])
+    images = data.test.images[index]
+    report = verify_graph(graph, model, spec, images, data.test.labels[index])
+    hw_graph = write_hw_graph(graph)
+    if spec.kind == "snn":
+        report["hw_graph"] = {"graph": hw_graph.name,
+                              **check_hw_graph(hw_graph, model, spec, images)}
     write_json(out / "verification.json", {"graph": graph.name, **report})
     print(f"{graph}: {report['images']} test images x T={report['timesteps']}: "
           f"membranes bit-exact {report['membranes_bit_exact']}, spikes bit-exact "
@@ -48,10 +56,16 @@ def main(argv: list[str] | None = None) -> None:
           f"max |logit error| {report['max_abs_logit_error']:.2g}, "
           f"identical predictions {report['identical_predictions']}/{report['images']}, "
           f"graph accuracy {report['graph_accuracy_pct']:.2f} %", file=sys.stderr)
-    if not report["passed"]:
-        raise VerificationError(f"verification FAILED: {report['first_mismatch'] or 'logits'}; "
+    hw = report.get("hw_graph")
+    if hw:
+        print(f"{hw_graph}: FINN hardware graph, {hw['lif_layers']} LIF layers: spikes "
+              f"bit-exact {hw['spikes_bit_exact']}, membranes bit-exact "
+              f"{hw['membranes_bit_exact']}, logits exact {hw['logits_exact']}, identical "
+              f"predictions {hw['identical_predictions']}/{hw['images']}", file=sys.stderr)
+    failed = report if not report["passed"] else hw if hw and not hw["passed"] else None
+    if failed:
+        raise VerificationError(f"verification FAILED: {failed['first_mismatch'] or 'logits'}; "
                                 f"see {out / 'verification.json'}")
-
 
 if __name__ == "__main__":
     run_cli(main)

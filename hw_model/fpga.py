@@ -77,8 +77,12 @@ def mvau_luts(mw: int, mh: int, pe: int, simd: int, w_bits: int, a_bits: int,
 
 
 def mvau_bram18(mw: int, mh: int, pe: int, simd: int, w_bits: int) -> int:
-    depth = mw * mh / (pe * simd)
-    width = pe * simd * w_bits
+    return memory_bram18(mw * mh / (pe * simd), pe * simd * w_bits)
+
+
+def memory_bram18(depth: float, width: int) -> int:
+    """RAMB18s for a depth x width memory: finn-plus's MVAU table (simple dual port, the
+    RAMB18 aspect ratios 16K x 1, 8K x 2, 4K x 4, 2K x 9, 1K x 18, 512 x 36; UG573)."""
     if width == 1:
         return math.ceil(depth / 16384)
     if width == 2:
@@ -90,6 +94,52 @@ def mvau_bram18(mw: int, mh: int, pe: int, simd: int, w_bits: int) -> int:
     if width <= 18 or depth > 512:
         return math.ceil(depth / 1024) * math.ceil(width / 18)
     return math.ceil(depth / 512) * math.ceil(width / 36)
+
+
+# The LIF layer (export/finn_lif.py; the same formulas in FINN's estimates and here).
+# State memory: neurons / PE words of PE x s bits (hls/templates/lif.h reshapes the PE banks
+# into one word). In BRAM18 by memory_bram18, or in LUTRAM when ram_style is "distributed",
+# or "auto" with at most LUTRAM_MAX_DEPTH words: FINN's rule for its embedded memories
+# (finn-plus MVAU.bram_estimation: internal_embedded with <= 128 words -> no BRAM).
+LUTRAM_MAX_DEPTH = 128
+# LUTRAM: a read-modify-write memory needs a simple-dual-port RAM; RAM64M holds 64 words x
+# 3 bits in 4 LUT6 (UG474, 7 Series CLB User Guide, distributed RAM; the same in UG574).
+RAM64M_WORDS, RAM64M_BITS, RAM64M_LUTS = 64, 3, 4
+
+
+def lif_in_bram(neurons: int, pe: int, ram_style: str = "auto") -> bool:
+    return ram_style == "block" or (ram_style == "auto" and neurons / pe > LUTRAM_MAX_DEPTH)
+
+
+def lif_bram18(neurons: int, pe: int, state_bits: int, ram_style: str = "auto") -> int:
+    if not lif_in_bram(neurons, pe, ram_style):
+        return 0
+    return memory_bram18(neurons / pe, pe * state_bits)
+
+
+def lif_datapath_luts(state_bits: int, x_bits: int, round_shift: int) -> int:
+    """LUT6 of one PE lane of the LIF update (hls/integer_lif.py), one LUT per bit of every
+    adder, subtractor and comparator on the carry chain (UG474/UG574: one LUT per bit of a
+    CARRY4/CARRY8 chain), one per bit of a 2:1 multiplexer; shifts are wiring:
+        integrate x = (v << sv) + (a << sa)        x_bits
+        round half to even: increment, rest vs half  (x_bits - r) + r
+        saturate: two compares, one multiplexer      2 (x_bits - r) + s
+        fire (v >= theta), reset (subtract + mux), first-frame zero   s + 2 s + s"""
+    kept = x_bits - round_shift
+    return x_bits + kept + round_shift + 2 * kept + 5 * state_bits
+
+
+def lif_luts(neurons: int, pe: int, state_bits: int, x_bits: int, round_shift: int,
+             timesteps: int, ram_style: str = "auto") -> int:
+    """PE datapath lanes, the neuron-address and timestep counters (one LUT per bit), and
+    the state memory when it sits in LUTRAM."""
+    depth = math.ceil(neurons / pe)
+    counters = math.ceil(math.log2(max(depth, 2))) + math.ceil(math.log2(max(timesteps, 2)))
+    luts = pe * lif_datapath_luts(state_bits, x_bits, round_shift) + counters
+    if not lif_in_bram(neurons, pe, ram_style):
+        luts += (math.ceil(depth / RAM64M_WORDS) * math.ceil(pe * state_bits / RAM64M_BITS)
+                 * RAM64M_LUTS)
+    return luts
 
 
 def fold(mw: int, mh: int, vectors: int, target_cycles: float | None) -> tuple[int, int]:
