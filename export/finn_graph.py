@@ -80,7 +80,7 @@ def check_hw_graph(path: Path, model: nn.Module, spec: ModelSpec, images: Tensor
     generator = torch.Generator().manual_seed(FRAME_SEED)
     report = {"images": len(images), "timesteps": spec.timesteps, "lif_layers": len(graph.lifs),
               "spikes_bit_exact": True, "membranes_bit_exact": True, "logits_exact": True,
-              "identical_predictions": 0, "first_mismatch": None}
+              "identical_predictions": 0, "hw_spikes": 0, "first_mismatch": None}
 
     def mismatch(key: str, what: str) -> None:
         report[key] = False
@@ -99,6 +99,7 @@ def check_hw_graph(path: Path, model: nn.Module, spec: ModelSpec, images: Tensor
             context = graph.step(_graph_input(spec, frame))
             where = f"at t={t} (image {index})"
             for layer, (node, s, v) in enumerate(zip(graph.lifs, spikes, states), start=1):
+                report["hw_spikes"] += int(context[node.output[0]].sum())
                 if not np.array_equal(_channels_last(s), context[node.output[0]]):
                     mismatch("spikes_bit_exact", f"spikes of LIF layer {layer} differ {where}")
                 if not np.array_equal(_channels_last(v) / spec.state_step,

@@ -9,8 +9,8 @@
                          MAX_ALLOWED_AP_INT_W; SetFolding would then stop PE short of the
                          target) keeps its weights inside the layer (mem_mode
                          internal_embedded) instead of streaming them
-    weight_width_limit   `mvau_wwidth_max` for SetFolding: the widest weight row of the graph
-                         (SIMD may grow to a full row), within FINN's ap_int limit
+    weight_width_limit   `mvau_wwidth_max` for SetFolding: the widest weight row of a graph
+                         file (SIMD may grow to a full row), within FINN's ap_int limit
 """
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ class EmbedWideWeights(Transformation):
         return model, False
 
 
-def weight_width_limit(model) -> int:
+def weight_width_limit(graph_path) -> int:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(str(graph_path))
     rows = [getCustomOp(n).get_nodeattr("MW") * getCustomOp(n).get_input_datatype(1).bitwidth()
             for n in model.graph.node if n.op_type in MVAU_TYPES]
     return min(max(rows, default=36), MAX_ALLOWED_AP_INT_W)

@@ -3,15 +3,20 @@
     python -m export.fpga_estimate [runs/<name>] [--part xc7z020clg400-1] [--clock-ns 10]
                                    [--target-fps 1000] [--build]
 
-Writes runs/<name>/fpga/<part>/: FINN's estimate reports (report/), the folding configuration
-FINN chose (folding_config.json), and summary.json / summary.csv: per FINN layer LUT, BRAM18,
-URAM, DSP and cycles per timestep; the bottleneck; latency per inference over T timesteps
-(critical path + (T - 1) x the bottleneck's cycles: timesteps stream through the pipeline);
-throughput; and whether it fits the part. FINN's blind spots are filled or flagged, never
-silently zero: RTL MVAUs (FINN reports 0 LUT) get FINN-R's analytic LUT count; layers with
-float inputs or outputs (FINN estimates them at 0 LUT) are flagged `float_ops`.
---target-fps is in inferences per second; FINN is asked for target_fps x T graph runs per
-second. --build continues to synthesis, which needs Xilinx Vivado/Vitis (XILINX_VIVADO).
+Starts from the FINN hardware graph that `make export` wrote and checked (step_hw.onnx: LIF
+layers with on-chip membranes, one frame per timestep) and writes runs/<name>/fpga/<part>/:
+FINN's estimate reports (report/), the folding chosen (folding_config.json), and summary.json /
+summary.csv: per FINN layer PE / SIMD, LUT, BRAM18, URAM, DSP and cycles per timestep; the
+bottleneck; latency per inference over T timesteps (critical path + (T - 1) x the
+bottleneck's cycles: timesteps stream through the pipeline; every layer, conv1 included,
+runs once per timestep); throughput; whether the target is met and, if not, what limits it;
+whether it fits the part. FINN's blind spots are filled or flagged, never silently zero: RTL
+MVAUs (FINN reports 0 LUT) get FINN-R's analytic LUT count; layers with float inputs or
+outputs (FINN estimates them at 0 LUT) are flagged `float_ops`.
+--target-fps is in inferences per second; FINN is asked for target_fps x T frames per second,
+with a weight-width limit (mvau_wwidth_max) as wide as the widest weight row so that SIMD is
+not capped below the target. --build continues to synthesis, which needs Xilinx
+Vivado/Vitis (XILINX_VIVADO).
 """
 from __future__ import annotations
 
@@ -27,9 +32,11 @@ from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
 from common.runs import resolve_run
 from export.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
+from export.finn_graph import hw_graph_path
 from export.qonnx_export import EXPORT_DIR, graph_name
 from export.step_graph import read_metadata
 from hw_model.fpga import budget as part_budget
+from export.folding import weight_width_limit
 from hw_model.fpga import mvau_luts
 from hw_model.targets import load_target_table
 
@@ -64,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     if not graph.exists():
         graph = run_dir / EXPORT_DIR / graph_name("ann")
     meta = read_metadata(graph)
+    if not hw_graph_path(graph).exists():
+        raise UserError(f"{hw_graph_path(graph)} does not exist; run `make export` first (it "
+                        f"writes and checks the FINN hardware graph)")
     steps = ESTIMATE_STEPS + (SYNTHESIS_STEPS if args.build else [])
     out = run_dir / "fpga" / args.part
     summary = build_into(out, graph, meta, args.part, args.clock_ns, args.target_fps, steps)
@@ -75,7 +85,9 @@ def build_into(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
                target_fps: float, steps: list[str]) -> dict:
     """Build in a scratch folder and swap it in whole: `out` is never left half-written."""
     with atomic_dir(out) as scratch:
-        model = run_build(graph, scratch, part, clock_ns, target_fps * meta["timesteps"], steps)
+        hw_graph = hw_graph_path(graph)
+        model = run_build(hw_graph, scratch, steps, part, clock_ns,
+                          target_fps * meta["timesteps"], weight_width_limit(hw_graph))
         summary = summarize(model, scratch / "report", meta, part, clock_ns, target_fps)
         shutil.copy(scratch / "report" / "auto_folding_config.json",
                     scratch / "folding_config.json")
@@ -97,32 +109,56 @@ def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
     timesteps = meta["timesteps"]
     step_cycles = int(network["max_cycles"])
     latency_cycles = int(network["critical_path_cycles"]) + (timesteps - 1) * step_cycles
+    throughput = 1e9 / (timesteps * step_cycles * clock_ns)
     fits, budget = _fits(part, totals)
+    bottleneck = next(layer for layer in layers if layer["node"] == network["max_cycles_node_name"])
     return {
         "part": part, "clock_ns": clock_ns, "target_fps": target_fps, "timesteps": timesteps,
-        "estimator": "FINN (finn-plus 1.6.1) estimate reports; RTL MVAU LUTs by FINN-R formula",
+        "estimator": "FINN (finn-plus 1.6.1) estimate reports, LIF layers by export/finn_lif.py; "
+                     "RTL MVAU LUTs by FINN-R formula",
         "layers": layers, "totals": totals, "budget": budget, "fits": fits,
-        "bottleneck": network["max_cycles_node_name"], "cycles_per_timestep": step_cycles,
+        "over_budget": [f"{k} {totals[k]:.0f} > {budget[k]:.0f}" for k in budget or {}
+                        if totals[k] > budget[k]],
+        "bottleneck": bottleneck["node"], "cycles_per_timestep": step_cycles,
         "critical_path_cycles": int(network["critical_path_cycles"]),
         "latency_per_inference_cycles": latency_cycles,
         "latency_per_inference_us": latency_cycles * clock_ns / 1e3,
-        "throughput_inferences_per_s": 1e9 / (timesteps * step_cycles * clock_ns),
+        "throughput_inferences_per_s": throughput,
+        "target_met": throughput >= target_fps * (1 - 1e-9),
+        "limited_by": None if throughput >= target_fps * (1 - 1e-9) else _limit(bottleneck),
         "float_layers": [layer["node"] for layer in layers if layer["float_ops"]],
-        "first_layer_computed_once": meta["first_layer_computed_once"],
+        "lif_layers": [layer["node"] for layer in layers if layer["op_type"].startswith("LIF")],
+        "first_layer_computed_once": False,
     }
 
 
 def _layer(model, node, resources: dict, cycles: int) -> dict:
+    from qonnx.custom_op.registry import getCustomOp
+
+    op = getCustomOp(node)
+    attrs = op.get_nodeattr_types()
     float_ops = _has_float_io(model, node)
     lut, lut_source = float(resources["LUT"]), "FINN"
     if node.op_type == "MVAU_rtl" and lut == 0:
-        lut, lut_source = float(_mvau_luts(node)), "FINN-R formula (FINN reports 0 for RTL MVAU)"
+        lut = float(_mvau_luts(op, dsp=resources["DSP"] > 0))
+        lut_source = "FINN-R formula (FINN reports 0 for RTL MVAU)"
     elif float_ops and lut == 0:
         lut, lut_source = None, "NOT ESTIMATED: float operation (FINN reports 0)"
-    return {"node": node.name, "op_type": node.op_type, "lut": lut, "lut_source": lut_source,
+    return {"node": node.name, "op_type": node.op_type,
+            "pe": op.get_nodeattr("PE") if "PE" in attrs else None,
+            "simd": op.get_nodeattr("SIMD") if "SIMD" in attrs else None,
+            "lut": lut, "lut_source": lut_source,
             "bram18": float(resources["BRAM_18K"]), "uram": float(resources["URAM"]),
             "dsp": float(resources["DSP"]), "cycles_per_timestep": int(cycles),
             "float_ops": float_ops}
+
+
+def _limit(layer: dict) -> str:
+    """Why the bottleneck layer cannot go faster, as far as its folding tells."""
+    folding = ", ".join(f"{k.upper()}={layer[k]}" for k in ("pe", "simd") if layer[k])
+    return (f"{layer['node']} ({layer['op_type']}, {folding or 'no folding attribute'}) at "
+            f"{layer['cycles_per_timestep']} cycles per timestep: FINN's folding cannot "
+            f"parallelize it further")
 
 
 def _has_float_io(model, node) -> bool:
@@ -132,15 +168,13 @@ def _has_float_io(model, node) -> bool:
     return any(model.get_tensor_datatype(t) == DataType["FLOAT32"] for t in tensors)
 
 
-def _mvau_luts(node) -> int:
+def _mvau_luts(op, dsp: bool) -> int:
     from qonnx.core.datatype import DataType
-    from qonnx.custom_op.registry import getCustomOp
 
-    op = getCustomOp(node)
     idt = DataType[op.get_nodeattr("inputDataType")]
     return mvau_luts(op.get_nodeattr("MW"), op.get_nodeattr("MH"), op.get_nodeattr("PE"),
                      op.get_nodeattr("SIMD"), DataType[op.get_nodeattr("weightDataType")].bitwidth(),
-                     idt.bitwidth(), idt.signed())
+                     idt.bitwidth(), idt.signed(), multipliers_in_luts=not dsp)
 
 
 def _fits(part: str, totals: dict) -> tuple[bool | None, dict | None]:
@@ -153,21 +187,25 @@ def _fits(part: str, totals: dict) -> tuple[bool | None, dict | None]:
 
 
 def print_summary(summary: dict) -> None:
-    rows = pd.DataFrame(summary["layers"])[["node", "lut", "bram18", "uram", "dsp",
-                                            "cycles_per_timestep"]]
-    print(rows.to_string(index=False, na_rep="float?"))
+    rows = pd.DataFrame(summary["layers"])[["node", "pe", "simd", "lut", "bram18", "uram",
+                                            "dsp", "cycles_per_timestep"]]
+    rows[["pe", "simd"]] = rows[["pe", "simd"]].astype("Int64")
+    print(rows.to_string(index=False, na_rep="-"))
     t = summary["totals"]
     print(f"\n{summary['part']} @ {1e3 / summary['clock_ns']:.0f} MHz, T={summary['timesteps']}: "
           f"LUT {t['lut']:.0f}, BRAM18 {t['bram18']:.0f}, URAM {t['uram']:.0f}, DSP "
-          f"{t['dsp']:.0f} -> fits: {summary['fits']}; bottleneck {summary['bottleneck']} "
-          f"({summary['cycles_per_timestep']} cycles/timestep); latency "
-          f"{summary['latency_per_inference_us']:.1f} us/inference; throughput "
-          f"{summary['throughput_inferences_per_s']:.0f} inferences/s")
+          f"{t['dsp']:.0f} -> fits: {summary['fits']}"
+          f"{' (' + '; '.join(summary['over_budget']) + ')' if summary['over_budget'] else ''}; "
+          f"bottleneck {summary['bottleneck']} ({summary['cycles_per_timestep']} cycles/timestep); "
+          f"latency {summary['latency_per_inference_us']:.1f} us/inference; throughput "
+          f"{summary['throughput_inferences_per_s']:.0f} inferences/s (target "
+          f"{summary['target_fps']:g}: {'met' if summary['target_met'] else 'NOT met'})")
+    if summary["limited_by"]:
+        print(f"limited by {summary['limited_by']}", file=sys.stderr)
     if summary["float_layers"]:
         print(f"float layers (FINN estimates them at 0 LUT; not estimated here): "
               f"{len(summary['float_layers'])}: {', '.join(summary['float_layers'])}",
               file=sys.stderr)
-
 
 if __name__ == "__main__":
     run_cli(main)

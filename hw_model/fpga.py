@@ -67,9 +67,10 @@ def mvau_cycles(mw: int, mh: int, pe: int, simd: int, vectors: int) -> int:
 
 
 def mvau_luts(mw: int, mh: int, pe: int, simd: int, w_bits: int, a_bits: int,
-              a_signed: bool = False) -> int:
+              a_signed: bool = False, multipliers_in_luts: bool = True) -> int:
+    """FINN-R's MVAU LUTs; the multipliers cost 0 LUT when they sit in DSPs (resType dsp)."""
     wa = w_bits + a_bits
-    mult = simd * (2 * math.ceil(wa / 6) - 1) * wa
+    mult = simd * (2 * math.ceil(wa / 6) - 1) * wa if multipliers_in_luts else 0
     adder = wa * (2 * simd - 1)
     alpha = math.log2(mw) + w_bits + a_bits - 1 - int(a_signed)
     acc = min(MAX_ACC_BITS, math.ceil(alpha + math.log2(1 + 2**-alpha) + 1))

@@ -1,5 +1,6 @@
 """QONNX step-graph export and verification, FINN estimate builds, and their bad inputs."""
 import json
+import shutil
 
 import onnx
 import pytest
@@ -157,6 +158,9 @@ def test_make_export_writes_graph_and_verification(tiny_run):
     assert report["onnxruntime_bit_exact"]
     standard = onnx.load(str(tiny_run / "export" / "step.onnx"))
     assert {node.domain for node in standard.graph.node} == {""}
+    hw = report["hw_graph"]
+    assert hw["graph"] == "step_hw.onnx" and hw["passed"] and hw["lif_layers"] == 3
+    assert (tiny_run / "export" / "step_hw.onnx").exists()
 
 
 def test_finn_estimate_build_of_a_tiny_network(tiny_run):
@@ -168,12 +172,16 @@ def test_finn_estimate_build_of_a_tiny_network(tiny_run):
     assert (out / "folding_config.json").exists() and (out / "summary.csv").exists()
     mvaus = [layer for layer in summary["layers"] if layer["op_type"].startswith("MVAU")]
     assert len(mvaus) == 4 and all(layer["lut"] > 0 for layer in mvaus)
+    lifs = [layer for layer in summary["layers"] if layer["op_type"] == "LIF_hls"]
+    assert len(lifs) == 3 and all(layer["lut"] > 0 and layer["pe"] >= 1 for layer in lifs)
+    assert summary["float_layers"] == [] and all(layer["lut"] is not None
+                                                 for layer in summary["layers"])
+    finn_report = json.loads((out / "report" / "estimate_layer_resources.json").read_text())
+    assert set(summary["lif_layers"]) <= set(finn_report)
     assert summary["fits"] is True and summary["totals"]["lut"] > 0
     assert summary["latency_per_inference_cycles"] == (
         summary["critical_path_cycles"] + 2 * summary["cycles_per_timestep"])
-    for layer in summary["layers"]:  # flagged, never a silent zero
-        if layer["float_ops"] and layer["lut"] is None:
-            assert layer["lut_source"].startswith("NOT ESTIMATED")
+    assert summary["target_met"] == (summary["throughput_inferences_per_s"] >= 2000)
 
 
 def test_bad_export_and_fpga_inputs(tmp_path, tiny_run):
@@ -186,3 +194,8 @@ def test_bad_export_and_fpga_inputs(tmp_path, tiny_run):
         fpga_main([str(tiny_run), "--part", "xc9z999"])
     with pytest.raises(UserError, match="needs Xilinx Vivado/Vitis"):
         fpga_main([str(tiny_run), "--build"])
+    stale = tmp_path / "stale"
+    shutil.copytree(tiny_run, stale)
+    (stale / "export" / "step_hw.onnx").unlink()
+    with pytest.raises(UserError, match="step_hw.onnx does not exist; run `make export` first"):
+        fpga_main([str(stale)])
