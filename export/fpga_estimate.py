@@ -10,7 +10,8 @@ summary.csv: per FINN layer PE / SIMD, LUT, BRAM18, URAM, DSP and cycles per tim
 bottleneck; latency per inference over T timesteps (critical path + (T - 1) x the
 bottleneck's cycles: timesteps stream through the pipeline; every layer, conv1 included,
 runs once per timestep); throughput; whether the target is met and, if not, what limits it;
-whether it fits the part. FINN's blind spots are filled or flagged, never silently zero: RTL
+whether it fits the part and, if not, the fastest design that does (`best_fit`: the target
+halved until the design fits). FINN's blind spots are filled or flagged, never silently zero: RTL
 MVAUs (FINN reports 0 LUT) get FINN-R's analytic LUT count; layers with float inputs or
 outputs (FINN estimates them at 0 LUT) are flagged `float_ops`.
 --target-fps is in inferences per second; FINN is asked for target_fps x T frames per second,
@@ -83,18 +84,41 @@ def main(argv: list[str] | None = None) -> None:
 
 def build_into(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
                target_fps: float, steps: list[str]) -> dict:
-    """Build in a scratch folder and swap it in whole: `out` is never left half-written."""
+    """Build in a scratch folder and swap it in whole: `out` is never left half-written.
+    A design that does not fit the part is rebuilt at half the target until one fits: the
+    summary's `best_fit` is the fastest of those (None if none fits at 1 inference/s)."""
     with atomic_dir(out) as scratch:
-        hw_graph = hw_graph_path(graph)
-        model = run_build(hw_graph, scratch, steps, part, clock_ns,
-                          target_fps * meta["timesteps"], weight_width_limit(hw_graph))
-        summary = summarize(model, scratch / "report", meta, part, clock_ns, target_fps)
+        summary = _estimate(scratch, graph, meta, part, clock_ns, target_fps, steps)
         shutil.copy(scratch / "report" / "auto_folding_config.json",
                     scratch / "folding_config.json")
+        summary["best_fit"] = None if summary["fits"] is not False else _best_fit(
+            scratch / "smaller", graph, meta, part, clock_ns, target_fps / 2)
+        shutil.rmtree(scratch / "smaller", ignore_errors=True)
         write_json(scratch / "summary.json", summary)
         table = pd.DataFrame(summary["layers"])
         write_with(scratch / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     return summary
+
+
+def _estimate(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
+              target_fps: float, steps: list[str] = ESTIMATE_STEPS) -> dict:
+    hw_graph = hw_graph_path(graph)
+    model = run_build(hw_graph, out, steps, part, clock_ns, target_fps * meta["timesteps"],
+                      weight_width_limit(hw_graph))
+    return summarize(model, out / "report", meta, part, clock_ns, target_fps)
+
+
+def _best_fit(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
+              target_fps: float) -> dict | None:
+    while target_fps >= 1:
+        shutil.rmtree(out, ignore_errors=True)
+        summary = _estimate(out, graph, meta, part, clock_ns, target_fps)
+        if summary["fits"]:
+            return {key: summary[key] for key in (
+                "target_fps", "throughput_inferences_per_s", "latency_per_inference_us",
+                "totals", "bottleneck", "cycles_per_timestep")}
+        target_fps /= 2
+    return None
 
 
 def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
@@ -202,6 +226,14 @@ def print_summary(summary: dict) -> None:
           f"{summary['target_fps']:g}: {'met' if summary['target_met'] else 'NOT met'})")
     if summary["limited_by"]:
         print(f"limited by {summary['limited_by']}", file=sys.stderr)
+    best = summary["best_fit"]
+    if summary["fits"] is False:
+        print("does not fit the part at any target down to 1 inference/s" if best is None else
+              f"fastest design that fits (target halved until it fits): "
+              f"{best['throughput_inferences_per_s']:.0f} inferences/s at target "
+              f"{best['target_fps']:g}, LUT {best['totals']['lut']:.0f}, BRAM18 "
+              f"{best['totals']['bram18']:.0f}, DSP {best['totals']['dsp']:.0f}; bottleneck "
+              f"{best['bottleneck']}", file=sys.stderr)
     if summary["float_layers"]:
         print(f"float layers (FINN estimates them at 0 LUT; not estimated here): "
               f"{len(summary['float_layers'])}: {', '.join(summary['float_layers'])}",

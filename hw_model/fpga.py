@@ -11,10 +11,14 @@ MVAU_hls with resType "lut", weights in BRAM (ram_style auto), no fused activati
              alpha = log2 MW + W + A - 1 - signed(A),  acc = min(32, ceil(alpha + log2(1 + 2^-alpha) + 1))
     BRAM18 = FINN's step table over depth MW MH / (PE SIMD) and width PE SIMD W
 
-The project adds what a spiking layer needs beyond the MVAU (finn-plus has no LIF layer):
-a membrane memory (PE banks of neurons / PE words of s bits, BRAM18 1K x 18), LIF logic
-(lif_luts_per_state_bit LUTs per bit per PE lane), and for convolutions the sliding-window
-unit (swu_base_luts, a (k - 1) rows + k pixel line buffer).
+A spiking layer adds the project's LIF layer (export/finn_lif.py), with the formulas below
+that FINN's estimates of it use too (lif_luts, lif_bram18), folded to the target on its own
+(the smallest PE dividing its channels, as export/folding.FoldLIF). The profile does not
+hold the accumulator's binary point, so the LIF datapath width is taken as the accumulator
+width + 2 bits and the rounding shift as 3 bits: ASSUMPTIONS, the middle of the seed
+network's cases (conv1 under direct encoding: + 1 bit and 6; spike-fed layers: + 3 and 1).
+For convolutions the sliding-window unit adds swu_base_luts and a (k - 1) rows + k pixel
+line buffer.
 Folding: like FINN's SetFolding, SIMD then PE grow over divisors until a layer's cycles per
 timestep fit clock / (target_fps T); without a target, PE = SIMD = 1.
 Latency: layers stream as a pipeline, so an inference takes sum_l cycles_l + (T - 1) max_l
@@ -37,8 +41,11 @@ NAME = "fpga"
 PARTS = ("xc7z020", "xczu7ev")
 REQUIRED = tuple(f"{p}_{r}" for p in PARTS for r in ("lut", "bram18", "uram", "dsp",
                                                        "static_power")) + (
-    "clock_mhz", "lut_power", "bram18_power", "dsp_power", "lif_luts_per_state_bit",
-    "swu_base_luts")
+    "clock_mhz", "lut_power", "bram18_power", "dsp_power", "swu_base_luts")
+LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT = 2, 3  # ASSUMPTIONS, see the module docstring
+# Widest weight stream FINN's HLS MVAU takes (finn-plus MAX_ALLOWED_AP_INT_W); a wider one
+# keeps its weights inside the layer (internal_embedded), in LUTs when <= 128 words deep.
+MAX_WEIGHT_STREAM_BITS = 8191
 MAX_ACC_BITS = 32
 
 
@@ -157,6 +164,13 @@ def fold(mw: int, mh: int, vectors: int, target_cycles: float | None) -> tuple[i
     return pe, simd
 
 
+def fold_lif(neurons: int, channels: int, target_cycles: float | None) -> int:
+    """PE of a LIF layer: the smallest divisor of its channels meeting the target."""
+    if target_cycles is None:
+        return 1
+    return next((d for d in _divisors(channels) if neurons / d <= target_cycles), channels)
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -181,12 +195,16 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
         wb, ab = int(min(layer["weight_bits"][i], 32)), int(min(layer["input_bits"][i], 32))
         pe, simd = fold(mw, mh, vectors, target)
         lut = mvau_luts(mw, mh, pe, simd, wb, ab)
-        bram = mvau_bram18(mw, mh, pe, simd, wb)
+        embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
+        bram = 0 if embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH else mvau_bram18(
+            mw, mh, pe, simd, wb)
         if layer["is_lif"][i]:
-            s = int(layer["state_bits"][i])
-            depth = math.ceil(layer["neurons"][i] / pe)
-            bram += pe * math.ceil(depth / 1024) * math.ceil(s / 18)
-            lut += int(pe * s * table.v("lif_luts_per_state_bit"))
+            s, neurons = int(layer["state_bits"][i]), int(layer["neurons"][i])
+            lif_pe = fold_lif(neurons, mh, target)
+            acc_bits = wb + ab + math.ceil(math.log2(mw))
+            bram += lif_bram18(neurons, lif_pe, s)
+            lut += lif_luts(neurons, lif_pe, s, acc_bits + LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT,
+                            steps)
         if layer["kernel"][i] > 1:
             k = int(layer["kernel"][i])
             line_bits = ((k - 1) * layer["input_width"][i] + k) * (mw // (k * k)) * ab
