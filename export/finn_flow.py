@@ -5,8 +5,9 @@ project steps around FINN's own map every LIF sub-graph to one LIF layer (export
 fed by an MVAU's integer accumulator, channels last, with the membranes on chip (the graph
 becomes x -> logits_t, one frame per timestep) and the readout's power-of-two scale left to
 the host (the design outputs integers). ESTIMATE_STEPS (run by `make fpga-estimate`) fold
-that graph to a target rate and write FINN's estimate reports; a project step folds what
-FINN's SetFolding cannot (export/folding.py: the LIF layers, too-wide weight streams).
+that graph to a target rate and write FINN's estimate reports; the folding step is the
+project's (export/folding.py: LIF layers, too-wide weight streams, layers that run once per
+image around FINN's SetFolding).
 
 Without Vivado only these steps run. Two guards make finn-plus 1.6.1 usable here:
 `finn.xsi.SimEngine` is imported by the build steps as a type hint only, but its lazy lookup
@@ -35,8 +36,7 @@ ESTIMATE_STEPS = [
     "step_minimize_bit_width_initial",
     "step_create_dataflow_partition",
     "step_specialize_layers",
-    "step_fold_for_target",  # project step, before FINN's folding (below)
-    "step_target_fps_parallelization",
+    "step_fold_for_target",  # project step (export/folding.py), for FINN's SetFolding step
     "step_apply_folding_config",
     "step_minimize_bit_width",
     "step_generate_estimate_reports",
@@ -96,21 +96,11 @@ def step_extract_threshold_scale(model, cfg):
     return model.transform(ExtractMultiThresholdScaleBias()).transform(Streamline())
 
 
-def step_fold_for_target(model, cfg):
-    """What FINN's SetFolding cannot do by itself (export/folding.py): PE of the LIF layers,
-    weights kept inside MVAUs whose weight stream would be too wide for the target."""
-    from export.folding import EmbedWideWeights, FoldLIF
+def project_steps() -> dict:
+    from export.folding import step_fold_for_target
 
-    if cfg.target_fps is None:
-        return model
-    target_cycles = 1e9 / cfg.synth_clk_period_ns / cfg.target_fps
-    for transformation in (FoldLIF(target_cycles), EmbedWideWeights(target_cycles)):
-        model = model.transform(transformation, apply_to_subgraphs=True)
-    return model
-
-
-PROJECT_STEPS = {step.__name__: step for step in (
-    step_lif_subgraphs, step_lif_streamline, step_extract_threshold_scale, step_fold_for_target)}
+    return {step.__name__: step for step in (step_lif_subgraphs, step_lif_streamline,
+                                             step_extract_threshold_scale, step_fold_for_target)}
 
 
 def run_build(graph: Path, out_dir: Path, steps: list[str], part: str = "xc7z020clg400-1",
@@ -131,7 +121,7 @@ def run_build(graph: Path, out_dir: Path, steps: list[str], part: str = "xc7z020
     (out_dir / "report").mkdir(parents=True, exist_ok=True)
     model = ModelWrapper(str(graph))
     for name in steps:
-        step = PROJECT_STEPS.get(name) or getattr(finn_steps, name)
+        step = project_steps().get(name) or getattr(finn_steps, name)
         try:
             model = step(model, cfg)
         except UserError:

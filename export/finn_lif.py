@@ -10,12 +10,17 @@ Contract, one FINN frame = one timestep:
 Each frame runs hls.integer_lif.IntegerLIF.step on every neuron. In hardware the membranes
 stay on chip across the numSteps frames of an image (a frame counter restarts them); in the
 numpy execution (`execute_node`) the state memory is updated in place in the execution
-context, so a driver that feeds it back (export.finn_graph.run_timesteps) runs T timesteps.
+context, so a driver that feeds it back (export.finn_graph.HardwareGraph) runs T timesteps.
+heldInput = 1 (the first layer under direct encoding): the hardware reads the input on the
+first frame of an image only and replays the held currents for the other frames, so the
+layers before it run once per image; the numpy execution reads its input every frame, which
+is the same current (the graph input is the same image at every timestep).
 
 Estimates (hw_model.fpga holds the formulas and their sources, shared with the analytic
-model): cycles = neurons / PE; the state memory is one memory of neurons / PE words of
-PE x stateBits bits, in BRAM18 or LUTRAM by FINN's own rules for its embedded memories;
-LUTs = PE x the LIF datapath + the memory's LUTRAM; no DSP.
+model): cycles per frame = neurons / PE; the state memory is one memory of neurons / PE words
+of PE x stateBits bits (plus one of PE x input bits for held currents), in BRAM18 or LUTRAM
+by FINN's own rules for its embedded memories; LUTs = PE x the LIF datapath + counters + the
+memories' LUTRAM; no DSP.
 
 `register()` adds both ops to finn-plus's own registries (finn.custom_op.fpgadataflow and
 its .hls domain) at import time: finn-plus compares domain strings exactly, so ops in a
@@ -58,6 +63,9 @@ class LIF(HWCustomOp):
             "currentFrac": ("i", False, 0),  # F: current I = a 2^-F
             "thetaCode": ("i", True, 1),
             "resetMode": ("s", True, "subtract", set(RESETS)),
+            # 1: the input (the same current at every timestep: the first layer under direct
+            # encoding) is read on the first frame of an image only, held and replayed
+            "heldInput": ("i", False, 0, {0, 1}),
             "ram_style": ("s", False, "auto", {"auto", "block", "distributed"}),
         }
         attrs.update(super().get_nodeattr_types())
@@ -136,14 +144,19 @@ class LIF(HWCustomOp):
     def ram_style(self) -> str:
         return self.get_nodeattr("ram_style")
 
+    def held_bits(self) -> int:
+        """Bits per neuron of the held-current memory (0 without a held input)."""
+        return self.get_input_datatype(0).bitwidth() * self.get_nodeattr("heldInput")
+
     def bram_estimation(self, fpgapart=None):
         return lif_bram18(self.neurons(), self.get_nodeattr("PE"),
-                          self.get_nodeattr("stateBits"), self.ram_style())
+                          self.get_nodeattr("stateBits"), self.held_bits(), self.ram_style())
 
     def lut_estimation(self, fpgapart=None):
         lif = self.neuron()
         return lif_luts(self.neurons(), self.get_nodeattr("PE"), lif.state_bits, lif.x_bits,
-                        lif.round_shift, self.get_nodeattr("numSteps"), self.ram_style())
+                        lif.round_shift, self.get_nodeattr("numSteps"), self.held_bits(),
+                        self.ram_style())
 
     def uram_estimation(self, fpgapart=None):
         return 0
@@ -174,7 +187,8 @@ class LIF_hls(LIF, HLSBackend):  # noqa: N801 (FINN's naming: <op>_hls)
         return ", ".join(str(v) for v in (
             self.neurons(), self.get_nodeattr("PE"), self.get_nodeattr("numSteps"),
             self.get_input_datatype(0).bitwidth(), lif.state_bits, lif.x_bits, lif.shift_v,
-            lif.shift_a, lif.round_shift, lif.theta_code, int(lif.reset == "zero")))
+            lif.shift_a, lif.round_shift, lif.theta_code, int(lif.reset == "zero"),
+            self.get_nodeattr("heldInput")))
 
     def global_includes(self):
         self.code_gen_dict["$GLOBALS$"] = ['#include "lif.h"']

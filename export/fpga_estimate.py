@@ -7,9 +7,10 @@ Starts from the FINN hardware graph that `make export` wrote and checked (step_h
 layers with on-chip membranes, one frame per timestep) and writes runs/<name>/fpga/<part>/:
 FINN's estimate reports (report/), the folding chosen (folding_config.json), and summary.json /
 summary.csv: per FINN layer PE / SIMD, LUT, BRAM18, URAM, DSP and cycles per timestep; the
-bottleneck; latency per inference over T timesteps (critical path + (T - 1) x the
-bottleneck's cycles: timesteps stream through the pipeline; every layer, conv1 included,
-runs once per timestep); throughput; whether the target is met and, if not, what limits it;
+bottleneck; frames per inference of each layer (T, or 1 for the layers in front of a LIF
+layer that holds its input: conv1 under direct encoding runs once per image); throughput =
+clock / the largest cycles x frames per inference; latency per inference = critical path +
+(T - 1) x the slowest per-timestep layer's cycles (timesteps stream through the pipeline); whether the target is met and, if not, what limits it;
 whether it fits the part and, if not, the fastest design that does (`best_fit`: the target
 halved until the design fits). FINN's blind spots are filled or flagged, never silently zero: RTL
 MVAUs (FINN reports 0 LUT) get FINN-R's analytic LUT count; layers with float inputs or
@@ -37,7 +38,7 @@ from export.finn_graph import hw_graph_path
 from export.qonnx_export import EXPORT_DIR, graph_name
 from export.step_graph import read_metadata
 from hw_model.fpga import budget as part_budget
-from export.folding import weight_width_limit
+from export.folding import frames_per_inference, weight_width_limit
 from hw_model.fpga import mvau_luts
 from hw_model.targets import load_target_table
 
@@ -116,7 +117,7 @@ def _best_fit(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
         if summary["fits"]:
             return {key: summary[key] for key in (
                 "target_fps", "throughput_inferences_per_s", "latency_per_inference_us",
-                "totals", "bottleneck", "cycles_per_timestep")}
+                "totals", "bottleneck", "cycles_per_inference")}
         target_fps /= 2
     return None
 
@@ -126,16 +127,19 @@ def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
     resources = json.loads((report / "estimate_layer_resources.json").read_text())
     cycles = json.loads((report / "estimate_layer_cycles.json").read_text())
     network = json.loads((report / "estimate_network_performance.json").read_text())
-    layers = [_layer(model, node, resources[node.name], cycles[node.name])
+    frames = frames_per_inference(model)
+    layers = [_layer(model, node, resources[node.name], cycles[node.name], frames[node.name])
               for node in model.graph.node if node.name in resources]
     totals = {k: float(sum(layer[k] or 0 for layer in layers))
               for k in ("lut", "bram18", "uram", "dsp")}
     timesteps = meta["timesteps"]
-    step_cycles = int(network["max_cycles"])
+    interval = max(layer["cycles_per_inference"] for layer in layers)
+    step_cycles = max(layer["cycles_per_timestep"] for layer in layers
+                      if layer["frames_per_inference"] == timesteps)
     latency_cycles = int(network["critical_path_cycles"]) + (timesteps - 1) * step_cycles
-    throughput = 1e9 / (timesteps * step_cycles * clock_ns)
+    throughput = 1e9 / (interval * clock_ns)
     fits, budget = _fits(part, totals)
-    bottleneck = next(layer for layer in layers if layer["node"] == network["max_cycles_node_name"])
+    bottleneck = max(layers, key=lambda layer: layer["cycles_per_inference"])
     return {
         "part": part, "clock_ns": clock_ns, "target_fps": target_fps, "timesteps": timesteps,
         "estimator": "FINN (finn-plus 1.6.1) estimate reports, LIF layers by export/finn_lif.py; "
@@ -144,6 +148,7 @@ def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
         "over_budget": [f"{k} {totals[k]:.0f} > {budget[k]:.0f}" for k in budget or {}
                         if totals[k] > budget[k]],
         "bottleneck": bottleneck["node"], "cycles_per_timestep": step_cycles,
+        "cycles_per_inference": interval,
         "critical_path_cycles": int(network["critical_path_cycles"]),
         "latency_per_inference_cycles": latency_cycles,
         "latency_per_inference_us": latency_cycles * clock_ns / 1e3,
@@ -152,11 +157,12 @@ def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
         "limited_by": None if throughput >= target_fps * (1 - 1e-9) else _limit(bottleneck),
         "float_layers": [layer["node"] for layer in layers if layer["float_ops"]],
         "lif_layers": [layer["node"] for layer in layers if layer["op_type"].startswith("LIF")],
-        "first_layer_computed_once": False,
+        "first_layer_computed_once": timesteps > 1 and any(
+            layer["frames_per_inference"] == 1 for layer in layers),
     }
 
 
-def _layer(model, node, resources: dict, cycles: int) -> dict:
+def _layer(model, node, resources: dict, cycles: int, frames: int) -> dict:
     from qonnx.custom_op.registry import getCustomOp
 
     op = getCustomOp(node)
@@ -174,6 +180,7 @@ def _layer(model, node, resources: dict, cycles: int) -> dict:
             "lut": lut, "lut_source": lut_source,
             "bram18": float(resources["BRAM_18K"]), "uram": float(resources["URAM"]),
             "dsp": float(resources["DSP"]), "cycles_per_timestep": int(cycles),
+            "frames_per_inference": frames, "cycles_per_inference": int(cycles) * frames,
             "float_ops": float_ops}
 
 
@@ -181,7 +188,7 @@ def _limit(layer: dict) -> str:
     """Why the bottleneck layer cannot go faster, as far as its folding tells."""
     folding = ", ".join(f"{k.upper()}={layer[k]}" for k in ("pe", "simd") if layer[k])
     return (f"{layer['node']} ({layer['op_type']}, {folding or 'no folding attribute'}) at "
-            f"{layer['cycles_per_timestep']} cycles per timestep: FINN's folding cannot "
+            f"{layer['cycles_per_inference']} cycles per inference: FINN's folding cannot "
             f"parallelize it further")
 
 
@@ -212,7 +219,8 @@ def _fits(part: str, totals: dict) -> tuple[bool | None, dict | None]:
 
 def print_summary(summary: dict) -> None:
     rows = pd.DataFrame(summary["layers"])[["node", "pe", "simd", "lut", "bram18", "uram",
-                                            "dsp", "cycles_per_timestep"]]
+                                            "dsp", "cycles_per_timestep",
+                                            "frames_per_inference"]]
     rows[["pe", "simd"]] = rows[["pe", "simd"]].astype("Int64")
     print(rows.to_string(index=False, na_rep="-"))
     t = summary["totals"]
@@ -220,7 +228,7 @@ def print_summary(summary: dict) -> None:
           f"LUT {t['lut']:.0f}, BRAM18 {t['bram18']:.0f}, URAM {t['uram']:.0f}, DSP "
           f"{t['dsp']:.0f} -> fits: {summary['fits']}"
           f"{' (' + '; '.join(summary['over_budget']) + ')' if summary['over_budget'] else ''}; "
-          f"bottleneck {summary['bottleneck']} ({summary['cycles_per_timestep']} cycles/timestep); "
+          f"bottleneck {summary['bottleneck']} ({summary['cycles_per_inference']} cycles/inference); "
           f"latency {summary['latency_per_inference_us']:.1f} us/inference; throughput "
           f"{summary['throughput_inferences_per_s']:.0f} inferences/s (target "
           f"{summary['target_fps']:g}: {'met' if summary['target_met'] else 'NOT met'})")

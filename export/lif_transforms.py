@@ -5,7 +5,8 @@ neurons, written as qonnx transformations (`apply` returns (model, changed)).
                           Mul(2^-8) that streamlining moves into the first layer's scale
     ReplaceLIFSubgraphs   each LIF sub-graph (leak, integrate, membrane grid, spike, reset, with
                           the membrane as graph input and output) becomes one LIF node whose
-                          state memory is internal: the graph becomes x -> logits_t
+                          state memory is internal: the graph becomes x -> logits_t; under
+                          direct encoding the first one holds its input (conv1 once per image)
     AbsorbScaleIntoLIF    a power-of-two Mul in front of a LIF node becomes its currentFrac:
                           the LIF is fed the MVAU's integer accumulator
     MoveTransposePastLIF  a LIF layer is elementwise, so a layout Transpose in front of it moves
@@ -120,7 +121,8 @@ def _replace_one(model: ModelWrapper, state: str, index: int, meta: dict) -> Non
         inputDataType="FLOAT32", numSteps=int(meta.get("timesteps", 1)), stateBits=int(bits),
         stateFrac=-power_of_two_exponent(step, f"{layer}: membrane step"),
         leakShift=-power_of_two_exponent(beta, f"{layer}: beta"),
-        thetaCode=_theta_code(theta, step, layer), resetMode=meta.get("reset", "subtract"))
+        thetaCode=_theta_code(theta, step, layer), resetMode=meta.get("reset", "subtract"),
+        heldInput=int(index == 1 and bool(meta.get("first_layer_computed_once"))))
     position = min(i for i, n in enumerate(model.graph.node) if spikes in n.input)
     model.graph.node.insert(position, lif)
 

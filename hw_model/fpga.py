@@ -106,9 +106,11 @@ def memory_bram18(depth: float, width: int) -> int:
 
 # The LIF layer (export/finn_lif.py; the same formulas in FINN's estimates and here).
 # State memory: neurons / PE words of PE x s bits (hls/templates/lif.h reshapes the PE banks
-# into one word). In BRAM18 by memory_bram18, or in LUTRAM when ram_style is "distributed",
-# or "auto" with at most LUTRAM_MAX_DEPTH words: FINN's rule for its embedded memories
-# (finn-plus MVAU.bram_estimation: internal_embedded with <= 128 words -> no BRAM).
+# into one word); a layer with a held input (the first layer under direct encoding) has a
+# second memory of PE x current bits per word for the currents it replays. In BRAM18 by
+# memory_bram18, or in LUTRAM when ram_style is "distributed", or "auto" with at most
+# LUTRAM_MAX_DEPTH words: FINN's rule for its embedded memories (finn-plus
+# MVAU.bram_estimation: internal_embedded with <= 128 words -> no BRAM).
 LUTRAM_MAX_DEPTH = 128
 # LUTRAM: a read-modify-write memory needs a simple-dual-port RAM; RAM64M holds 64 words x
 # 3 bits in 4 LUT6 (UG474, 7 Series CLB User Guide, distributed RAM; the same in UG574).
@@ -119,10 +121,17 @@ def lif_in_bram(neurons: int, pe: int, ram_style: str = "auto") -> bool:
     return ram_style == "block" or (ram_style == "auto" and neurons / pe > LUTRAM_MAX_DEPTH)
 
 
-def lif_bram18(neurons: int, pe: int, state_bits: int, ram_style: str = "auto") -> int:
+def lif_word_bits(pe: int, state_bits: int, held_bits: int) -> list[int]:
+    """Word widths of the layer's memories: membranes, and held currents if any."""
+    return [pe * state_bits] + ([pe * held_bits] if held_bits else [])
+
+
+def lif_bram18(neurons: int, pe: int, state_bits: int, held_bits: int = 0,
+               ram_style: str = "auto") -> int:
     if not lif_in_bram(neurons, pe, ram_style):
         return 0
-    return memory_bram18(neurons / pe, pe * state_bits)
+    return sum(memory_bram18(neurons / pe, width)
+               for width in lif_word_bits(pe, state_bits, held_bits))
 
 
 def lif_datapath_luts(state_bits: int, x_bits: int, round_shift: int) -> int:
@@ -138,15 +147,15 @@ def lif_datapath_luts(state_bits: int, x_bits: int, round_shift: int) -> int:
 
 
 def lif_luts(neurons: int, pe: int, state_bits: int, x_bits: int, round_shift: int,
-             timesteps: int, ram_style: str = "auto") -> int:
-    """PE datapath lanes, the neuron-address and timestep counters (one LUT per bit), and
-    the state memory when it sits in LUTRAM."""
+             timesteps: int, held_bits: int = 0, ram_style: str = "auto") -> int:
+    """PE datapath lanes (+ a current-select multiplexer per bit with a held input), the
+    neuron-address and timestep counters (one LUT per bit), the memories in LUTRAM."""
     depth = math.ceil(neurons / pe)
     counters = math.ceil(math.log2(max(depth, 2))) + math.ceil(math.log2(max(timesteps, 2)))
-    luts = pe * lif_datapath_luts(state_bits, x_bits, round_shift) + counters
+    luts = pe * (lif_datapath_luts(state_bits, x_bits, round_shift) + held_bits) + counters
     if not lif_in_bram(neurons, pe, ram_style):
-        luts += (math.ceil(depth / RAM64M_WORDS) * math.ceil(pe * state_bits / RAM64M_BITS)
-                 * RAM64M_LUTS)
+        luts += sum(math.ceil(depth / RAM64M_WORDS) * math.ceil(width / RAM64M_BITS)
+                    * RAM64M_LUTS for width in lif_word_bits(pe, state_bits, held_bits))
     return luts
 
 
@@ -193,7 +202,8 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
         mw, mh = int(layer["fan_in"][i]), int(layer["out_channels"][i])
         vectors = int(layer["positions"][i])
         wb, ab = int(min(layer["weight_bits"][i], 32)), int(min(layer["input_bits"][i], 32))
-        pe, simd = fold(mw, mh, vectors, target)
+        once = bool(layer["computed_once"][i])  # folded for T times the cycles per step
+        pe, simd = fold(mw, mh, vectors, target * steps if target and once else target)
         lut = mvau_luts(mw, mh, pe, simd, wb, ab)
         embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
         bram = 0 if embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH else mvau_bram18(
@@ -202,9 +212,10 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
             s, neurons = int(layer["state_bits"][i]), int(layer["neurons"][i])
             lif_pe = fold_lif(neurons, mh, target)
             acc_bits = wb + ab + math.ceil(math.log2(mw))
-            bram += lif_bram18(neurons, lif_pe, s)
+            held_bits = acc_bits if once else 0  # the LIF holds its current and replays it
+            bram += lif_bram18(neurons, lif_pe, s, held_bits)
             lut += lif_luts(neurons, lif_pe, s, acc_bits + LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT,
-                            steps)
+                            steps, held_bits)
         if layer["kernel"][i] > 1:
             k = int(layer["kernel"][i])
             line_bits = ((k - 1) * layer["input_width"][i] + k) * (mw // (k * k)) * ab

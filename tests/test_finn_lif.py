@@ -31,6 +31,18 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
     assert kinds <= {"Transpose", "FMPadding", "ConvolutionInputGenerator", "MVAU", "LIF",
                      "Pool"}, kinds  # no float elementwise layers, no membrane thresholds
     assert [i.name for i in hw.model.graph.input] == ["global_in"]  # membranes inside
+    from qonnx.custom_op.registry import getCustomOp
+
+    from export.folding import frames_per_inference
+
+    held = [getCustomOp(node).get_nodeattr("heldInput") for node in hw.lifs]
+    assert held == ([1, 0, 0] if encoding == "direct" else [0, 0, 0])
+    frames = frames_per_inference(hw.model)  # conv1 once per image under direct encoding
+    conv1 = {"Transpose", "FMPadding", "ConvolutionInputGenerator", "MVAU"}
+    before_lif1 = [n for n in hw.model.graph.node[:list(hw.model.graph.node).index(hw.lifs[0])]]
+    assert {n.op_type for n in before_lif1} == conv1
+    assert all(frames[n.name] == (1 if encoding == "direct" else 3) for n in before_lif1)
+    assert all(frames[n.name] == 3 for n in hw.model.graph.node if n not in before_lif1)
 
 
 def test_a_wrong_shift_in_the_lif_layer_is_caught(tmp_path, mnist_small):
@@ -91,6 +103,9 @@ def test_lif_op_shapes_streams_cycles_and_estimates():
     assert small.bram_estimation() == 0
     assert small.lut_estimation() == lif_datapath_luts(8, 13, 3) + 4 + 2 + 3 * 4
     assert lif_node(ram_style="block", shape=(1, 16), pe=1).bram_estimation() == 1
+    held = lif_node(heldInput=1)  # + 392 words of 4 x 12 = 48 bits of held currents: 2 x 512 x 36
+    assert held.bram_estimation() == 1 + 2
+    assert held.lut_estimation() == op.lut_estimation() + 4 * 12
 
 
 def test_lif_op_executes_the_integer_neuron_and_keeps_its_membrane():
@@ -117,7 +132,7 @@ def test_lif_hls_code_calls_the_shared_kernel(tmp_path):
     op.docompute()
     op.blackboxfunction()
     call = op.code_gen_dict["$DOCOMPUTE$"][0]
-    assert call.startswith("lif_layer<1568, 4, 4, 12, 8, 13, 2, 0, 3, 32, 0>(in0_V, out0_V)")
+    assert call.startswith("lif_layer<1568, 4, 4, 12, 8, 13, 2, 0, 3, 32, 0, 0>(in0_V, out0_V)")
     assert "ap_uint<48>> &in0_V" in op.code_gen_dict["$BLACKBOXFUNCTION$"][0]
     op.generate_params(None, tmp_path)
     assert (tmp_path / "lif.h").read_text().count("void lif_layer(") == 1

@@ -1,6 +1,8 @@
 """The C++ LIF kernel hls/templates/lif.h (g++ with the ap_types headers) against its numpy twin
 hls.integer_lif.IntegerLIF.step, bit for bit: spikes and membranes of lif_frame per timestep,
-and the spikes of lif_layer (static membranes, a frame counter) over several images."""
+the spikes of lif_layer (static membranes, a frame counter) over several images, and of
+lif_layer with a held input (fed on the first frame of each image only) against numpy with
+that current repeated."""
 import subprocess
 from pathlib import Path
 
@@ -57,7 +59,8 @@ void unpack(hls::stream<ap_uint<PE> > &out, int *spikes) {{
 int main(int argc, char **argv) {{
     const int frames = IMAGES * TIMESTEPS;
     std::vector<int> current(frames * NEURONS), spikes(frames * NEURONS),
-        membranes(frames * NEURONS), layer_spikes(frames * NEURONS);
+        membranes(frames * NEURONS), layer_spikes(frames * NEURONS),
+        held_spikes(frames * NEURONS);
     FILE *f = fopen(argv[1], "rb");
     if (fread(current.data(), sizeof(int), current.size(), f) != current.size()) return 1;
     fclose(f);
@@ -75,13 +78,22 @@ int main(int argc, char **argv) {{
         hls::stream<word_t> in;
         hls::stream<ap_uint<PE> > out;
         pack(&current[i * NEURONS], in);
-        lif_layer<NEURONS, PE, TIMESTEPS, ARGS>(in, out);
+        lif_layer<NEURONS, PE, TIMESTEPS, ARGS, 0>(in, out);
         unpack(out, &layer_spikes[i * NEURONS]);
+    }}
+    for (int i = 0; i < frames; i++) {{  // held input: the stream carries the first frame only
+        hls::stream<word_t> in;
+        hls::stream<ap_uint<PE> > out;
+        if (i % TIMESTEPS == 0) pack(&current[i * NEURONS], in);
+        lif_layer<NEURONS, PE, TIMESTEPS, ARGS, 1>(in, out);
+        unpack(out, &held_spikes[i * NEURONS]);
+        if (!in.empty()) return 2;
     }}
     f = fopen(argv[2], "wb");
     fwrite(spikes.data(), sizeof(int), spikes.size(), f);
     fwrite(membranes.data(), sizeof(int), membranes.size(), f);
     fwrite(layer_spikes.data(), sizeof(int), layer_spikes.size(), f);
+    fwrite(held_spikes.data(), sizeof(int), held_spikes.size(), f);
     fclose(f);
     return 0;
 }}
@@ -123,13 +135,14 @@ def compile_testbench(lif: IntegerLIF, work: Path) -> Path:
 
 
 def run_testbench(executable: Path, currents: np.ndarray) -> tuple[np.ndarray, ...]:
-    """lif_frame's spikes and membranes, lif_layer's spikes, each [N, T, NEURONS]."""
+    """lif_frame's spikes and membranes, lif_layer's spikes without and with a held input,
+    each [N, T, NEURONS]."""
     work = executable.parent
     (work / "currents.bin").write_bytes(np.ascontiguousarray(currents, np.int32).tobytes())
     subprocess.run([str(executable), str(work / "currents.bin"), str(work / "out.bin")],
                    check=True, capture_output=True, timeout=60)
     out = np.fromfile(work / "out.bin", dtype=np.int32)
-    return tuple(out.reshape(3, *currents.shape))
+    return tuple(out.reshape(4, *currents.shape))
 
 
 @pytest.mark.parametrize("lif", CASES, ids=lambda c: (
@@ -140,8 +153,10 @@ def test_lif_kernel_is_bit_exact_against_numpy(tmp_path, lif):
     # not vacuous: the membrane saturates at both ends, and neurons both fire and stay silent
     assert (unclamped > lif.state_max).any() and (unclamped < lif.state_min).any()
     assert (membranes == lif.state_min).any() and 0 < spikes.mean() < 1
-    frame_spikes, frame_membranes, layer_spikes = run_testbench(
+    frame_spikes, frame_membranes, layer_spikes, held_spikes = run_testbench(
         compile_testbench(lif, tmp_path), currents)
     assert np.array_equal(frame_spikes, spikes)
     assert np.array_equal(frame_membranes, membranes)
     assert np.array_equal(layer_spikes, spikes)
+    first_frames = np.repeat(currents[:, :1], TIMESTEPS, axis=1)
+    assert np.array_equal(held_spikes, numpy_reference(lif, first_frames)[0])

@@ -66,16 +66,29 @@ void lif_frame(hls::stream<ap_uint<Pe * CurrentBits> > &in, hls::stream<ap_uint<
     }
 }
 
-// The FINN layer: the membranes live in on-chip memory (Pe banks of Neurons / Pe codes)
-// across the Timesteps frames of an image; a frame counter starts each image from zero.
+// The FINN layer, one call per frame (= timestep): the membranes live in on-chip memory
+// (reshaped into one memory of Neurons / Pe words of Pe x StateBits bits) across the
+// Timesteps frames of an image; a frame counter starts each image from zero. With Held = 1
+// (the first layer under direct encoding, whose current is the same at every timestep) the
+// layer reads its input on the first frame of an image only, keeps the currents in a second
+// memory of the same shape and replays them: the layers before it run once per image.
 template <unsigned Neurons, unsigned Pe, unsigned Timesteps, int CurrentBits, int StateBits,
-          int XBits, int ShiftV, int ShiftA, int Round, int Theta, int ResetZero>
+          int XBits, int ShiftV, int ShiftA, int Round, int Theta, int ResetZero, int Held>
 void lif_layer(hls::stream<ap_uint<Pe * CurrentBits> > &in, hls::stream<ap_uint<Pe> > &out) {
+#pragma HLS dataflow
     static ap_int<StateBits> membrane[Pe][Neurons / Pe];
-#pragma HLS ARRAY_PARTITION variable = membrane complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = membrane complete dim = 1
+    static ap_uint<Pe * CurrentBits> held[Held ? Neurons / Pe : 1];
     static unsigned timestep = 0;
+    hls::stream<ap_uint<Pe * CurrentBits> > currents;
+    for (unsigned n = 0; n < Neurons / Pe; n++) {
+#pragma HLS pipeline II = 1
+        ap_uint<Pe * CurrentBits> word = (Held && timestep != 0) ? held[Held ? n : 0] : in.read();
+        if (Held && timestep == 0) held[Held ? n : 0] = word;
+        currents.write(word);
+    }
     lif_frame<Neurons, Pe, CurrentBits, StateBits, XBits, ShiftV, ShiftA, Round, Theta,
-              ResetZero>(in, out, membrane, timestep == 0);
+              ResetZero>(currents, out, membrane, timestep == 0);
     timestep = timestep + 1 == Timesteps ? 0 : timestep + 1;
 }
 
