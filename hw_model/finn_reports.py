@@ -4,6 +4,8 @@ set beside the analytic FINN-R model of hw_model.fpga at the same part, clock an
 Energy from FINN's resource counts uses the same (assumed) power constants as hw_model.fpga:
     P = P_static(part) + f_clk (LUT c_lut + BRAM18 c_bram + DSP c_dsp),  E = P x latency.
 Layers FINN could not estimate (float operations) are counted in `unestimated_layers`.
+Cycles per timestep (the throughput) compare the slowest per-step layer of each; the analytic
+latency has no padding, sliding-window and pooling stages, so it is shorter than FINN's.
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             + totals["dsp"] * table.v("dsp_power"))
         latency_ns = finn["latency_per_inference_us"] * 1e3
         analytic_lut = float(analytic.resources["lut"].sum())
+        repeating = ~w.layer["computed_once"]
+        analytic_step_cycles = float(max(h.cycles for h, again in zip(
+            fpga.layer_hardware(w, config, table), repeating) if again))
         analytic_bram = float(analytic.resources["bram18"].sum())
         rows.append({
             "run": w.run, "kind": w.kind, "timesteps": w.timesteps,
@@ -53,5 +58,8 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             "lut_analytic_over_finn": analytic_lut / totals["lut"] if totals["lut"] else None,
             "bram18_analytic_over_finn": analytic_bram / totals["bram18"] if totals["bram18"]
             else None,
+            "cycles_per_timestep": finn["cycles_per_timestep"],
+            "analytic_cycles_per_timestep": analytic_step_cycles,
+            "cycles_analytic_over_finn": analytic_step_cycles / finn["cycles_per_timestep"],
             "latency_analytic_over_finn": analytic.inference_latency_ns / latency_ns})
     return rows

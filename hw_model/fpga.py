@@ -188,7 +188,7 @@ def _divisors(n: int) -> list[int]:
 class LayerHardware:
     pe: int
     simd: int
-    cycles: int
+    cycles: int  # per timestep: the slower of the MVAU and the LIF stage
     lut: int
     bram18: int
 
@@ -208,9 +208,11 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
         embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
         bram = 0 if embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH else mvau_bram18(
             mw, mh, pe, simd, wb)
+        cycles = mvau_cycles(mw, mh, pe, simd, vectors)
         if layer["is_lif"][i]:
             s, neurons = int(layer["state_bits"][i]), int(layer["neurons"][i])
             lif_pe = fold_lif(neurons, mh, target)
+            cycles = max(cycles, math.ceil(neurons / lif_pe))  # the LIF stage, every step
             acc_bits = wb + ab + math.ceil(math.log2(mw))
             held_bits = acc_bits if once else 0  # the LIF holds its current and replays it
             bram += lif_bram18(neurons, lif_pe, s, held_bits)
@@ -221,7 +223,7 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
             line_bits = ((k - 1) * layer["input_width"][i] + k) * (mw // (k * k)) * ab
             bram += math.ceil(line_bits / (18 * 1024))
             lut += int(table.v("swu_base_luts"))
-        out.append(LayerHardware(pe, simd, mvau_cycles(mw, mh, pe, simd, vectors), lut, bram))
+        out.append(LayerHardware(pe, simd, cycles, lut, bram))
     return out
 
 
