@@ -34,14 +34,16 @@ from qonnx.transformation.infer_shapes import InferShapes
 
 from common.errors import UserError
 from export.finn_lif import DOMAIN
+from export.step_graph import METADATA_KEY
 
 STATE_INPUT = "in_membrane_"
 STATE_OUTPUT = "out_membrane_"
 
 
 def graph_metadata(model: ModelWrapper) -> dict:
+    """The step graph's `qsnn` model metadata (export.step_graph), {} if absent."""
     props = {p.key: p.value for p in model.model.metadata_props}
-    return json.loads(props["qsnn"]) if "qsnn" in props else {}
+    return json.loads(props[METADATA_KEY]) if METADATA_KEY in props else {}
 
 
 def power_of_two_exponent(value: float, what: str) -> int:
@@ -102,7 +104,7 @@ def _replace_one(model: ModelWrapper, state: str, index: int, meta: dict) -> Non
     if bits > 16:
         raise UserError(f"{layer}: a {bits:g}-bit membrane; the FINN LIF layer supports 4 to 16")
     spikes = _spike_tensor(model, grid, layer)
-    theta = float(_constant_input(model, model.find_producer(spikes_source(model, spikes)),
+    theta = float(_constant_input(model, model.find_producer(_spikes_source(model, spikes)),
                                   layer))
     output = STATE_OUTPUT + state[len(STATE_INPUT):]
     removed = {**_nodes_between(model, state, output),
@@ -155,7 +157,7 @@ def _spike_tensor(model, grid, layer: str) -> str:
     raise UserError(f"{layer}: no spike 0.5 (BipolarQuant(V - theta) + 1) found")
 
 
-def spikes_source(model, spikes: str) -> str:
+def _spikes_source(model, spikes: str) -> str:
     """The V - theta tensor behind a spike tensor."""
     half = model.find_producer(spikes)
     plus_one = model.find_producer(half.input[0])

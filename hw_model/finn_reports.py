@@ -41,9 +41,8 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             + totals["dsp"] * table.v("dsp_power"))
         latency_ns = finn["latency_per_inference_us"] * 1e3
         analytic_lut = float(analytic.resources["lut"].sum())
-        repeating = ~w.layer["computed_once"]
-        analytic_step_cycles = float(max(h.cycles for h, again in zip(
-            fpga.layer_hardware(w, config, table), repeating) if again))
+        analytic_step_cycles = float(max(h.step_cycles
+                                         for h in fpga.layer_hardware(w, config, table)))
         analytic_bram = float(analytic.resources["bram18"].sum())
         rows.append({
             "run": w.run, "kind": w.kind, "timesteps": w.timesteps,

@@ -21,8 +21,11 @@ For convolutions the sliding-window unit adds swu_base_luts and a (k - 1) rows +
 line buffer.
 Folding: like FINN's SetFolding, SIMD then PE grow over divisors until a layer's cycles per
 timestep fit clock / (target_fps T); without a target, PE = SIMD = 1.
-Latency: layers stream as a pipeline, so an inference takes sum_l cycles_l + (T - 1) max_l
-cycles_l (a layer computed once runs only in the first pass). Power: static + clock x
+Latency: layers stream as a pipeline of stages (padding, sliding window, MVAU: input_stages;
+LIF; pool window, pool: pool_stages), so an inference takes the fill (one frame through every stage)
++ (T - 1) x the slowest stage that runs every timestep (a layer computed once per image,
+conv1 under direct encoding, runs only in the first pass and is folded for T times the
+cycles; its LIF layer holds the current). Power: static + clock x
 (LUT, BRAM18, DSP) x per-resource constants; energy = power x latency.
 """
 from __future__ import annotations
@@ -180,6 +183,34 @@ def fold_lif(neurons: int, channels: int, target_cycles: float | None) -> int:
     return next((d for d in _divisors(channels) if neurons / d <= target_cycles), channels)
 
 
+def stream_cycles(positions: float, channels: int, target_cycles: float | None) -> float:
+    """A padding, sliding-window or pooling stage: `positions` pixels of `channels` values,
+    the channels folded by the smallest divisor meeting the target (SIMD / PE, as FINN's
+    SetFolding): positions x channels / fold. An approximation of finn-plus's FMPadding,
+    ConvolutionInputGenerator and Pool cycle estimates (their exact forms add a few cycles
+    and depend on the window mode)."""
+    fold = 1 if target_cycles is None else next(
+        (d for d in _divisors(channels) if positions * channels / d <= target_cycles), channels)
+    return positions * channels / fold
+
+
+def input_stages(layer: dict, i: int, target_cycles: float | None) -> list[float]:
+    """Padding and sliding window in front of a k x k convolution (padding k // 2)."""
+    if layer["kernel"][i] <= 1:
+        return []
+    k, width = int(layer["kernel"][i]), int(layer["input_width"][i])
+    return [stream_cycles((width + k - 1) ** 2, int(layer["fan_in"][i]) // (k * k),
+                          target_cycles)] * 2
+
+
+def pool_stages(layer: dict, i: int, target_cycles: float | None) -> list[float]:
+    """A 2 x 2 max pool after the neuron: its window and the pool."""
+    if not layer["pooled"][i]:
+        return []
+    return [stream_cycles(layer["positions"][i], int(layer["out_channels"][i]),
+                          target_cycles)] * 2
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -188,7 +219,9 @@ def _divisors(n: int) -> list[int]:
 class LayerHardware:
     pe: int
     simd: int
-    cycles: int  # per timestep: the slower of the MVAU and the LIF stage
+    cycles: int  # per frame (timestep): the slowest of the layer's pipeline stages
+    step_cycles: int  # the slowest of its stages that run every timestep (0 if none)
+    fill_cycles: int  # one frame through all of the layer's stages (the pipeline fill)
     lut: int
     bram18: int
 
@@ -203,16 +236,18 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
         vectors = int(layer["positions"][i])
         wb, ab = int(min(layer["weight_bits"][i], 32)), int(min(layer["input_bits"][i], 32))
         once = bool(layer["computed_once"][i])  # folded for T times the cycles per step
-        pe, simd = fold(mw, mh, vectors, target * steps if target and once else target)
+        layer_target = target * steps if target and once else target
+        pe, simd = fold(mw, mh, vectors, layer_target)
         lut = mvau_luts(mw, mh, pe, simd, wb, ab)
         embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
         bram = 0 if embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH else mvau_bram18(
             mw, mh, pe, simd, wb)
-        cycles = mvau_cycles(mw, mh, pe, simd, vectors)
+        synapse = [mvau_cycles(mw, mh, pe, simd, vectors)] + input_stages(layer, i, layer_target)
+        every_step = pool_stages(layer, i, target)
         if layer["is_lif"][i]:
             s, neurons = int(layer["state_bits"][i]), int(layer["neurons"][i])
             lif_pe = fold_lif(neurons, mh, target)
-            cycles = max(cycles, math.ceil(neurons / lif_pe))  # the LIF stage, every step
+            every_step.append(math.ceil(neurons / lif_pe))
             acc_bits = wb + ab + math.ceil(math.log2(mw))
             held_bits = acc_bits if once else 0  # the LIF holds its current and replays it
             bram += lif_bram18(neurons, lif_pe, s, held_bits)
@@ -223,7 +258,11 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
             line_bits = ((k - 1) * layer["input_width"][i] + k) * (mw // (k * k)) * ab
             bram += math.ceil(line_bits / (18 * 1024))
             lut += int(table.v("swu_base_luts"))
-        out.append(LayerHardware(pe, simd, cycles, lut, bram))
+        if not once:
+            every_step += synapse
+        stages = synapse + every_step if once else every_step
+        out.append(LayerHardware(pe, simd, int(max(stages)), int(max(every_step, default=0)),
+                                 int(sum(stages)), lut, bram))
     return out
 
 
@@ -237,8 +276,8 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     rows = w.layer_of_row
     active = ~w.per_row("computed_once") | (w.t_of_row == 1)
     cycles = active * cycles_layer[rows]
-    repeating = ~w.layer["computed_once"]
-    inference_cycles = cycles_layer.sum() + (w.timesteps - 1) * cycles_layer[repeating].max()
+    inference_cycles = (sum(h.fill_cycles for h in hw)
+                        + (w.timesteps - 1) * max(h.step_cycles for h in hw))
     latency_ns = inference_cycles * ns_per_cycle(config.clock_mhz)
     dsp = np.zeros(len(hw))  # resType "lut": multipliers in LUTs, as FINN's default
     dynamic_w = config.clock_mhz * 1e-6 * (lut * table.v("lut_power")

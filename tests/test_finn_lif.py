@@ -43,6 +43,13 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
     assert {n.op_type for n in before_lif1} == conv1
     assert all(frames[n.name] == (1 if encoding == "direct" else 3) for n in before_lif1)
     assert all(frames[n.name] == 3 for n in hw.model.graph.node if n not in before_lif1)
+    from export.fpga_estimate import _without_held_input
+
+    unheld = _without_held_input(path, tmp_path / "unheld_hw.onnx")  # the best-fit variant
+    if encoding == "direct":
+        assert set(frames_per_inference(HardwareGraph(unheld).model).values()) == {3}
+    else:
+        assert unheld is None  # nothing held, no variant
 
 
 def test_a_wrong_shift_in_the_lif_layer_is_caught(tmp_path, mnist_small):
