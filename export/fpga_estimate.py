@@ -6,15 +6,16 @@
 Starts from the FINN hardware graph that `make export` wrote and checked (step_hw.onnx: LIF
 layers with on-chip membranes, one frame per timestep) and writes runs/<name>/fpga/<part>/:
 FINN's estimate reports (report/), the folding chosen (folding_config.json), and summary.json /
-summary.csv: per FINN layer PE / SIMD, LUT, BRAM18, URAM, DSP and cycles per timestep; the
-bottleneck; frames per inference of each layer (T, or 1 for the layers in front of a LIF
-layer that holds its input: conv1 under direct encoding runs once per image); throughput =
-clock / the largest cycles x frames per inference; latency per inference = critical path +
-(T - 1) x the slowest per-timestep layer's cycles (timesteps stream through the pipeline); whether the target is met and, if not, what limits it;
-whether it fits the part and, if not, the fastest design that does (`best_fit`: the target
-halved until the design fits). FINN's blind spots are filled or flagged, never silently zero: RTL
-MVAUs (FINN reports 0 LUT) get FINN-R's analytic LUT count; layers with float inputs or
-outputs (FINN estimates them at 0 LUT) are flagged `float_ops`.
+summary.csv: per FINN layer PE / SIMD, LUT, BRAM18, URAM, DSP, cycles per frame (timestep)
+and frames per inference (T, or 1 for the layers in front of a LIF layer that holds its
+input: conv1 under direct encoding runs once per image); the bottleneck; throughput = clock /
+the largest cycles x frames per inference; latency per inference = critical path + (T - 1) x
+the slowest per-timestep layer (timesteps stream through the pipeline); whether the target
+is met and, if not, what limits it; whether it fits the part and, if not, the fastest design
+that does (`best_fit`: the target halved until a design fits). FINN's blind spots are filled
+or flagged, never silently zero: RTL MVAUs (FINN reports 0 LUT) get FINN-R's analytic LUT
+count; layers with float inputs or outputs (FINN estimates them at 0 LUT) are flagged
+`float_ops`.
 --target-fps is in inferences per second; FINN is asked for target_fps x T frames per second,
 with a weight-width limit (mvau_wwidth_max) as wide as the widest weight row so that SIMD is
 not capped below the target. --build continues to synthesis, which needs Xilinx
@@ -35,10 +36,10 @@ from common.errors import UserError, run_cli
 from common.runs import resolve_run
 from export.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
 from export.finn_graph import hw_graph_path
+from export.folding import frames_per_inference, weight_width_limit
 from export.qonnx_export import EXPORT_DIR, graph_name
 from export.step_graph import read_metadata
 from hw_model.fpga import budget as part_budget
-from export.folding import frames_per_inference, weight_width_limit
 from hw_model.fpga import mvau_luts
 from hw_model.targets import load_target_table
 
@@ -232,9 +233,10 @@ def _mvau_luts(op, dsp: bool) -> int:
     from qonnx.core.datatype import DataType
 
     idt = DataType[op.get_nodeattr("inputDataType")]
+    weights = DataType[op.get_nodeattr("weightDataType")]
     return mvau_luts(op.get_nodeattr("MW"), op.get_nodeattr("MH"), op.get_nodeattr("PE"),
-                     op.get_nodeattr("SIMD"), DataType[op.get_nodeattr("weightDataType")].bitwidth(),
-                     idt.bitwidth(), idt.signed(), multipliers_in_luts=not dsp)
+                     op.get_nodeattr("SIMD"), weights.bitwidth(), idt.bitwidth(), idt.signed(),
+                     multipliers_in_luts=not dsp)
 
 
 def _fits(part: str, totals: dict) -> tuple[bool | None, dict | None]:
@@ -257,7 +259,8 @@ def print_summary(summary: dict) -> None:
           f"LUT {t['lut']:.0f}, BRAM18 {t['bram18']:.0f}, URAM {t['uram']:.0f}, DSP "
           f"{t['dsp']:.0f} -> fits: {summary['fits']}"
           f"{' (' + '; '.join(summary['over_budget']) + ')' if summary['over_budget'] else ''}; "
-          f"bottleneck {summary['bottleneck']} ({summary['cycles_per_inference']} cycles/inference); "
+          f"bottleneck {summary['bottleneck']} ({summary['cycles_per_inference']} "
+          f"cycles/inference); "
           f"latency {summary['latency_per_inference_us']:.1f} us/inference; throughput "
           f"{summary['throughput_inferences_per_s']:.0f} inferences/s (target "
           f"{summary['target_fps']:g}: {'met' if summary['target_met'] else 'NOT met'})")

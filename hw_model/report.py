@@ -104,7 +104,8 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
                   "", _table(finn, ["run", "config", "lut", "analytic_lut", "lut_analytic_over_finn",
                                     "bram18", "analytic_bram18", "bram18_analytic_over_finn",
                                     "cycles_per_timestep", "analytic_cycles_per_timestep",
-                                    "cycles_analytic_over_finn", "latency_us", "analytic_latency_us",
+                                    "cycles_analytic_over_finn", "latency_us",
+                                    "analytic_latency_us",
                                     "latency_analytic_over_finn", "unestimated_layers",
                                     "energy_uJ", "fits_part"])]
     if sweep is not None:
