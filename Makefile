@@ -30,13 +30,14 @@ SPLIT ?= test
 TARGETS ?= digital,imc,fpga
 IMAGES ?= 100
 HLS_IMAGES ?= 20
+NIR_IMAGES ?= 1000
 FPGA_PART ?= xc7z020clg400-1
 CLK_NS ?= 10
 TARGET_FPS ?= 1000
 BENCH_DEVICE ?= cpu
 
 .PHONY: help setup qat eval profile export fpga-estimate fpga-build hls report sweep bench test \
-	docker-build docker-run clean-venv
+	nir docker-build docker-run clean-venv
 
 help:
 	@echo "make setup                 create $(VENV) with the pinned toolchain (requirements.txt)"
@@ -48,6 +49,7 @@ help:
 	@echo "make eval [RUN=runs/<name>] evaluate a run's best checkpoint (default: latest run)"
 	@echo "make profile [RUN=...] [LIMIT=n] [SPLIT=test|val]  workload profile -> <run>/profile.json"
 	@echo "make export [RUN=...] [IMAGES=100]   QONNX step graph + verification -> <run>/export/"
+	@echo "make nir [RUN=...] [NIR_IMAGES=1000]  NIR graph + round trip in sinabs -> <run>/export/"
 	@echo "make fpga-estimate [RUN=...] [FPGA_PART=$(FPGA_PART)] [CLK_NS=$(CLK_NS)] [TARGET_FPS=$(TARGET_FPS)]"
 	@echo "                           FINN estimate build -> <run>/fpga/<part>/"
 	@echo "make fpga-build            the same, continued to synthesis (needs Xilinx Vivado/Vitis)"
@@ -87,6 +89,10 @@ profile: setup
 export: setup
 	$(PY) -m export.qonnx_export $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
 	  --images $(IMAGES)
+
+nir: setup
+	$(PY) -m export.nir_export $(RUN) --runs-dir $(RUNS_DIR) --data-dir $(DATA_DIR) \
+	  --images $(NIR_IMAGES)
 
 fpga-estimate: setup
 	$(PY) -m export.fpga_estimate $(RUN) --runs-dir $(RUNS_DIR) --part $(FPGA_PART) \

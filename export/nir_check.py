@@ -1,0 +1,302 @@
+"""The round trip of `make nir`: the written NIR file loaded by sinabs, run, compared with ours.
+
+Importer: sinabs' NIR node mapping (`sinabs.nir._import_sinabs_module`, what `sinabs.from_nir`
+uses), wired by `nirtorch.nir_to_torch`. sinabs is chosen because its LIF is ours: with
+norm_input=False it computes v[t] = exp(-1/tau) v[t-1] + I[t] (dt = 1, the zero-order-hold
+update of export/nir_export.py with r (1 - beta) = 1), spikes when v >= theta (H(0) = 1, as
+ours) and resets by subtracting theta. snnTorch 1.0.0's `import_from_nir` is further away: it
+maps NIR's LIF to Leaky(reset_mechanism="zero"), fixes dt = 1e-4 with forward-Euler
+beta = 1 - dt/tau, spikes at mem > threshold, and imports neither SumPool2d nor Threshold.
+What the check adds to sinabs, each stated in the report (LOADER_ADJUSTMENTS): the current
+nirtorch entry point, NIR's Threshold, a flattened v_leak, and one spike per step.
+
+The first images are run for T steps through both, on the same input frames (direct encoding:
+the image every step; rate encoding: the same Bernoulli draws), from zero state. Compared:
+predictions (argmax of the readout), the readout logits, and per LIF layer the spikes at
+every (image, timestep, neuron). Two references:
+- the network itself: differences are expected only from what NIR cannot state
+  (`expected_differences`: the membrane's fixed-point grid, a reset to zero);
+- its NIR twin: the same weights with a float membrane and subtractive reset, what the graph
+  states. With fixed-point weights every sum is exact, so the twin and sinabs must agree on
+  every spike: this checks the export itself (weights, layout, tau, r, threshold, pooling).
+Passed: prediction agreement with the network >= MIN_AGREEMENT_PCT and, with fixed-point
+weights, the twin's spikes and predictions identical.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field, replace
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+
+import nir
+import nirtorch
+import sinabs
+import torch
+from sinabs.activation import SingleSpike
+from sinabs.layers import LIFSqueeze
+from sinabs.nir import _import_sinabs_module
+from torch import Tensor, nn
+
+from model.network import SpikingCNN, build_model, rate_frames
+from model.quantizers import pixels
+from model.spec import FLOAT_BITS, ModelSpec
+
+MIN_AGREEMENT_PCT = 99.0
+BATCH_IMAGES = 100
+FRAME_SEED = 0
+SINABS_NODES = (nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir.SumPool2d)
+LOADER_ADJUSTMENTS = {
+    "entry_point": "sinabs.from_nir calls the deprecated nirtorch.load, which passes "
+                   "type_check= to nir 1.0.4's NIRGraph and fails; the same node mapping is "
+                   "wired with nirtorch.nir_to_torch",
+    "threshold": "sinabs maps no nir.Threshold (the max pool's threshold at 0.5); the check "
+                 "runs NIR's definition, z = 1 if v > threshold else 0",
+    "v_leak": "sinabs tests any(node.v_leak) with Python's any(), which fails on a (C, H, W) "
+              "array; the LIF node is handed over with v_leak (zeros) flattened",
+    "spike_fn": "sinabs builds LIF layers with MultiSpike (floor(v/theta) spikes per step); "
+                "NIR's LIF emits at most one: spike_fn = sinabs' SingleSpike (v >= theta)",
+}
+ESTIMATORS = {
+    "prediction_agreement_pct": "100 x images whose argmax of the readout is the same / images",
+    "spike_agreement_pct": "100 x (image, timestep, neuron) entries with the same spike / entries",
+    "reference_spikes_per_image": "spikes of the layer over the T steps, mean over images",
+    "graph_spikes_per_image": "the same in sinabs",
+    "max_abs_logit_difference": "max over images and classes of |readout difference|",
+    "leak_per_step": "sinabs' exp(-1/tau_mem) of the imported LIF layer (ours: beta)",
+}
+
+
+class NIRThreshold(nn.Module):
+    """NIR's Threshold node: z = 1 if v > threshold else 0."""
+
+    def __init__(self, node: nir.Threshold) -> None:
+        super().__init__()
+        self.register_buffer("threshold", torch.as_tensor(node.threshold, dtype=torch.float32))
+
+    def forward(self, v: Tensor) -> Tensor:
+        return (v > self.threshold).to(v.dtype)
+
+
+def load_with_sinabs(graph: nir.NIRGraph, timesteps: int) -> nn.Module:
+    """The graph in sinabs layers: input [B*T, ...] with each image's T steps consecutive;
+    returns (output [B*T, ...], nirtorch state). Call `sinabs.reset_states` between images."""
+    node_map = {kind: partial(_sinabs_module, timesteps=timesteps) for kind in SINABS_NODES}
+    node_map[nir.Threshold] = NIRThreshold
+    return nirtorch.nir_to_torch(graph, node_map).eval()
+
+
+def _sinabs_module(node: nir.NIRNode, timesteps: int) -> nn.Module:
+    """sinabs' module for `node`, with the v_leak and spike_fn adjustments (LOADER_ADJUSTMENTS)."""
+    if isinstance(node, nir.LIF):
+        node = copy.copy(node)
+        node.v_leak = node.v_leak.ravel()
+    module = _import_sinabs_module(node, batch_size=None, num_timesteps=timesteps)
+    if isinstance(module, LIFSqueeze):
+        module.spike_fn = SingleSpike
+    return module
+
+
+def lif_layers(graph: nir.NIRGraph) -> list[str]:
+    """The graph's LIF nodes in data-flow order (the graph is a chain from `input`)."""
+    after, names, node = dict(graph.edges), [], "input"
+    while node in after:
+        node = after[node]
+        if isinstance(graph.nodes[node], nir.LIF):
+            names.append(node)
+    return names
+
+
+def nir_twin(model: SpikingCNN) -> SpikingCNN:
+    """The network as NIR states it: the same weights, a float membrane, subtractive reset."""
+    twin = build_model(replace(model.spec, state_bits=FLOAT_BITS, reset="subtract"))
+    twin.load_state_dict(model.state_dict())
+    return twin.eval()
+
+
+def expected_differences(spec: ModelSpec) -> dict[str, str]:
+    """Why the graph in sinabs may differ from a network with this spec (empty: it may not)."""
+    reasons = {}
+    if spec.quantized_state:
+        reasons["membrane_grid"] = (
+            f"ours rounds V to the {spec.state_bits}-bit grid (step {spec.state_step}) and "
+            f"saturates at +-{spec.state_max} every step, sinabs' membrane is float32: a neuron "
+            f"near theta may spike one step earlier or later, and that spike propagates")
+    if spec.reset == "zero":
+        reasons["reset_to_zero"] = ("ours resets to 0 after a spike, the graph (NIR's LIF) "
+                                    "subtracts theta: membranes differ after every spike")
+    if spec.weight_bits == FLOAT_BITS:
+        reasons["float_weights"] = ("float weights: sums in another order round differently "
+                                    "in float32")
+    return reasons
+
+
+@dataclass
+class Outputs:
+    """One network on a batch: readout logits [B, K] and spikes per LIF layer [T, B, ...]."""
+
+    logits: Tensor
+    spikes: list[Tensor]
+
+
+def readout(per_step: Tensor, spec: ModelSpec) -> Tensor:
+    """[T, B, K] output of every step -> the logits (mean or sum over T)."""
+    total = per_step.sum(0)
+    return total / spec.timesteps if spec.readout == "mean" else total
+
+
+def input_frames(images: Tensor, spec: ModelSpec, generator: torch.Generator) -> Tensor:
+    """[T, B, C, H, W]: the pixels every step (direct) or Bernoulli spike frames (rate)."""
+    x = pixels(images)
+    if spec.encoding == "direct":
+        return x.expand(spec.timesteps, *x.shape)
+    return rate_frames(x, spec.timesteps, generator)
+
+
+def run_network(model: SpikingCNN, frames: Tensor) -> Outputs:
+    """Our network, step by step (`SpikingCNN.step`, the definition)."""
+    membranes: list[Tensor | None] = [None] * len(model.neurons())
+    outputs, spikes = [], []
+    for frame in frames:
+        out, membranes, step_spikes = model.step(model.conv1(model.encode(frame)), membranes)
+        outputs.append(out)
+        spikes.append(step_spikes)
+    return Outputs(readout(torch.stack(outputs), model.spec),
+                   [torch.stack(layer) for layer in zip(*spikes)])
+
+
+def run_graph(net: nn.Module, layers: list[str], spec: ModelSpec, frames: Tensor) -> Outputs:
+    """The graph in sinabs, all T steps in one call, from zero state."""
+    steps, batch = frames.shape[:2]
+    sinabs.reset_states(net)
+    seen: dict[str, Tensor] = {}
+    hooks = [net.get_submodule(name).register_forward_hook(
+        lambda module, args, out, name=name: seen.__setitem__(name, out)) for name in layers]
+    try:
+        out, _ = net(frames.transpose(0, 1).flatten(0, 1))
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    def per_step(x: Tensor) -> Tensor:
+        return x.unflatten(0, (batch, steps)).transpose(0, 1)
+
+    return Outputs(readout(per_step(out), spec), [per_step(seen[name]) for name in layers])
+
+
+@dataclass
+class Agreement:
+    """A reference network against the graph in sinabs, added up batch by batch."""
+
+    layers: list[str]
+    images: int = 0
+    same_predictions: int = 0
+    reference_correct: int = 0
+    graph_correct: int = 0
+    max_logit_difference: float = 0.0
+    equal: dict[str, int] = field(default_factory=dict)
+    entries: dict[str, int] = field(default_factory=dict)
+    reference_spikes: dict[str, float] = field(default_factory=dict)
+    graph_spikes: dict[str, float] = field(default_factory=dict)
+
+    def add(self, reference: Outputs, graph: Outputs, labels: Tensor) -> None:
+        ours, theirs = reference.logits.argmax(1), graph.logits.argmax(1)
+        self.images += len(labels)
+        self.same_predictions += int((ours == theirs).sum())
+        self.reference_correct += int((ours == labels).sum())
+        self.graph_correct += int((theirs == labels).sum())
+        difference = (reference.logits - graph.logits).abs().max()
+        self.max_logit_difference = max(self.max_logit_difference, float(difference))
+        for name, a, b in zip(self.layers, reference.spikes, graph.spikes):
+            self._add(self.equal, name, int((a == b).sum()))
+            self._add(self.entries, name, a.numel())
+            self._add(self.reference_spikes, name, float(a.sum()))
+            self._add(self.graph_spikes, name, float(b.sum()))
+
+    @staticmethod
+    def _add(totals: dict, name: str, value: float) -> None:
+        totals[name] = totals.get(name, 0) + value
+
+    def report(self) -> dict:
+        n = self.images
+        layers = {name: {
+            "entries_compared": self.entries[name],
+            "spike_agreement_pct": 100.0 * self.equal[name] / self.entries[name],
+            "reference_spikes_per_image": self.reference_spikes[name] / n,
+            "graph_spikes_per_image": self.graph_spikes[name] / n,
+        } for name in self.layers}
+        return {
+            "images": n, "identical_predictions": self.same_predictions,
+            "prediction_agreement_pct": 100.0 * self.same_predictions / n,
+            "reference_accuracy_pct": 100.0 * self.reference_correct / n,
+            "graph_accuracy_pct": 100.0 * self.graph_correct / n,
+            "max_abs_logit_difference": self.max_logit_difference,
+            "spikes_identical": all(self.equal[k] == self.entries[k] for k in self.layers),
+            "layers": layers,
+        }
+
+
+def check_round_trip(path: Path, model: SpikingCNN, images: Tensor, labels: Tensor) -> dict:
+    """Load the NIR file at `path` with sinabs, run `images` (uint8 [N, C, H, W]) for T steps,
+    compare with `model` and its NIR twin; the report dict (nir_check.json)."""
+    start, spec = time.perf_counter(), model.spec
+    graph = nir.read(path)
+    layers = lif_layers(graph)
+    net = load_with_sinabs(graph, spec.timesteps)
+    twin = nir_twin(model)
+    network, twin_report = compare(net, layers, [model.eval(), twin], images, labels)
+    exact_expected = spec.weight_bits != FLOAT_BITS
+    passed = network["prediction_agreement_pct"] >= MIN_AGREEMENT_PCT and (
+        not exact_expected or (twin_report["spikes_identical"]
+                               and twin_report["identical_predictions"] == len(labels)))
+    leaks = {name: float(net.get_submodule(name).alpha_mem_calculated.detach().max())
+             for name in layers}
+    return {
+        "graph": path.name, "library": f"sinabs {version('sinabs')}",
+        "loader": f"nirtorch {version('nirtorch')} nir_to_torch with sinabs' NIR node mapping",
+        "loader_adjustments": LOADER_ADJUSTMENTS,
+        "images": len(labels), "split": "test", "timesteps": spec.timesteps,
+        "encoding": spec.encoding, "estimators": ESTIMATORS, "leak_per_step": leaks,
+        "vs_network": {**network, "expected_differences": expected_differences(spec)},
+        "vs_nir_twin": {"network": "the same weights, float32 membrane, subtractive reset",
+                        **twin_report, "expected_differences": expected_differences(twin.spec)},
+        "passed": passed,
+        "pass_rule": (f"prediction agreement with the network >= {MIN_AGREEMENT_PCT} %"
+                      + (" and the NIR twin's spikes and predictions identical"
+                         if exact_expected else "")),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def compare(net: nn.Module, layers: list[str], references: list[SpikingCNN], images: Tensor,
+            labels: Tensor) -> list[dict]:
+    """Each reference network against the graph in sinabs, on the same frames, batch by batch;
+    their `Agreement` reports."""
+    spec = references[0].spec
+    agreements = [Agreement(layers) for _ in references]
+    generator = torch.Generator().manual_seed(FRAME_SEED)
+    with torch.no_grad():
+        for first in range(0, len(images), BATCH_IMAGES):
+            batch = slice(first, first + BATCH_IMAGES)
+            frames = input_frames(images[batch], spec, generator)
+            in_graph = run_graph(net, layers, spec, frames)
+            for reference, agreement in zip(references, agreements):
+                agreement.add(run_network(reference, frames), in_graph, labels[batch])
+    return [agreement.report() for agreement in agreements]
+
+
+def summary(report: dict) -> str:
+    """The report in one line."""
+    network, twin = report["vs_network"], report["vs_nir_twin"]
+    layers = ", ".join(f"{name} {layer['spike_agreement_pct']:.3f} %"
+                       for name, layer in network["layers"].items())
+    images = report["images"]
+    return (f"round trip through {report['library']}, {images} test images x "
+            f"T={report['timesteps']}: predictions agree "
+            f"{network['prediction_agreement_pct']:.2f} % ({network['identical_predictions']}/"
+            f"{images}; accuracy ours {network['reference_accuracy_pct']:.2f} %, sinabs "
+            f"{network['graph_accuracy_pct']:.2f} %), spikes agree {layers}; NIR twin (float "
+            f"membrane): spikes identical {twin['spikes_identical']}, predictions "
+            f"{twin['identical_predictions']}/{images}; passed {report['passed']}")
