@@ -12,7 +12,8 @@ class Costs:
 
     Per row (layer, timestep): energy by component, cycles, latency. Per layer: area and FPGA
     resources. `inference_latency_ns` may be less than the sum of row latencies when the
-    target pipelines layers; `shared_area_mm2` is area no single layer owns.
+    target pipelines layers; `shared_area_mm2` is area no single layer owns; `per_inference`
+    holds a target's further totals per inference (e.g. FPGA: the single-inference energy).
     """
 
     energy_pj: dict[str, np.ndarray]
@@ -22,6 +23,7 @@ class Costs:
     area_mm2: np.ndarray
     shared_area_mm2: float = 0.0
     resources: dict[str, np.ndarray] = field(default_factory=dict)
+    per_inference: dict[str, float] = field(default_factory=dict)  # extra totals, unit in name
 
     @property
     def total_energy_pj(self) -> np.ndarray:

@@ -22,6 +22,7 @@ def summary_row(w: Workload, target: str, config, costs: Costs, table: Table) ->
            "area_mm2": float(costs.area_mm2.sum()) + costs.shared_area_mm2}
     for part, values in costs.energy_pj.items():
         row[f"energy_{part}_pj"] = float(values.sum())
+    row.update(costs.per_inference)
     for resource in ("lut", "bram18", "uram", "dsp"):
         if resource in costs.resources:
             row[resource] = float(costs.resources[resource].sum())

@@ -2,7 +2,8 @@
 set beside the analytic FINN-R model of hw_model.fpga at the same part, clock and target.
 
 Energy from FINN's resource counts uses the same (assumed) power constants as hw_model.fpga:
-    P = P_static(part) + f_clk (LUT c_lut + BRAM18 c_bram + DSP c_dsp),  E = P x latency.
+    P = P_static(part) + f_clk (LUT c_lut + BRAM18 c_bram + DSP c_dsp),
+    E = P / FINN's throughput (the sustained rate), and P x latency (a single inference).
 Layers FINN could not estimate (float operations) are counted in `unestimated_layers`.
 Cycles per timestep (the throughput) compare the slowest per-step layer of each; the analytic
 latency has no padding, sliding-window and pooling stages, so it is shorter than FINN's.
@@ -48,7 +49,9 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             "run": w.run, "kind": w.kind, "timesteps": w.timesteps,
             "weight_bits": w.weight_bits, "state_bits": w.state_bits,
             "accuracy_pct": w.accuracy_pct, "target": TARGET, "config": config.label(),
-            "estimator": ESTIMATOR, "energy_pj": power_w * latency_ns * 1e3,
+            "estimator": ESTIMATOR,
+            "energy_pj": power_w * 1e12 / finn["throughput_inferences_per_s"],
+            "single_inference_energy_pj": power_w * latency_ns * 1e3,
             "latency_ns": latency_ns, "lut": totals["lut"], "bram18": totals["bram18"],
             "dsp": totals["dsp"], "fits_part": finn["fits"],
             "unestimated_layers": len(finn["float_layers"]),

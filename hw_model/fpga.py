@@ -26,7 +26,11 @@ LIF; pool window, pool: pool_stages), so an inference takes the fill (one frame 
 + (T - 1) x the slowest stage that runs every timestep (a layer computed once per image,
 conv1 under direct encoding, runs only in the first pass and is folded for T times the
 cycles; its LIF layer holds the current). Power: static + clock x
-(LUT, BRAM18, DSP) x per-resource constants; energy = power x latency.
+(LUT, BRAM18, DSP) x per-resource constants (ASSUMPTIONS, see tables/fpga.toml). Energy per
+inference = power x the inference interval (1 / the sustained throughput: a dataflow design
+overlaps inferences, so the pipeline fill is not paid per inference); power x latency, the
+energy of one inference through an otherwise idle pipeline, is reported beside it
+(`single_inference_energy_pj`).
 """
 from __future__ import annotations
 
@@ -279,21 +283,32 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     inference_cycles = (sum(h.fill_cycles for h in hw)
                         + (w.timesteps - 1) * max(h.step_cycles for h in hw))
     latency_ns = inference_cycles * ns_per_cycle(config.clock_mhz)
+    interval_ns = interval_cycles(hw, w.timesteps) * ns_per_cycle(config.clock_mhz)
     dsp = np.zeros(len(hw))  # resType "lut": multipliers in LUTs, as FINN's default
     dynamic_w = config.clock_mhz * 1e-6 * (lut * table.v("lut_power")
                                             + bram * table.v("bram18_power")
                                             + dsp * table.v("dsp_power"))
     static_w = table.v(f"{config.part}_static_power") * lut / lut.sum()
-    layer_energy_pj = (dynamic_w + static_w) * latency_ns * 1e3  # W * ns = nJ
+    layer_power_w = dynamic_w + static_w
+    layer_energy_pj = layer_power_w * interval_ns * 1e3  # W * ns = nJ; at the sustained rate
     active_steps = np.where(w.layer["computed_once"], 1, w.timesteps)
     energy = np.where(active, layer_energy_pj[rows] / active_steps[rows], 0.0)
+    single_pj = float(layer_power_w.sum() * latency_ns * 1e3)
     return Costs(
         energy_pj={"fpga": energy}, cycles=cycles,
         latency_ns=cycles * ns_per_cycle(config.clock_mhz), inference_latency_ns=latency_ns,
         area_mm2=np.full(len(hw), np.nan),  # FPGA cost is resources, not silicon area
         resources={"lut": lut, "bram18": bram, "uram": np.zeros(len(hw)),
                    "dsp": dsp, "pe": np.array([h.pe for h in hw], dtype=float),
-                   "simd": np.array([h.simd for h in hw], dtype=float)})
+                   "simd": np.array([h.simd for h in hw], dtype=float)},
+        per_inference={"single_inference_energy_pj": single_pj,
+                       "inference_interval_ns": interval_ns})
+
+
+def interval_cycles(hw: list[LayerHardware], timesteps: int) -> int:
+    """Cycles between inferences at the sustained rate: the slowest stage's cycles times its
+    frames per inference (T for every-step stages, 1 for stages run once per image)."""
+    return max(max(h.step_cycles for h in hw) * timesteps, max(h.cycles for h in hw))
 
 
 def budget(table: Table, part: str) -> dict[str, float]:

@@ -158,6 +158,29 @@ def test_fpga_latency_pipelines_timesteps():
     assert costs.inference_latency_ns == pytest.approx((c1 + lif1 + c2 + 3 * c1) * 10.0)
 
 
+def test_fpga_energy_is_paid_at_the_sustained_rate():
+    """Energy per inference = power x the inference interval (the slowest stage x T), not
+    power x latency (which counts the pipeline fill); the latter is reported beside it."""
+    layers = [linear_layer("fc1", 64, 32), linear_layer("fc2", 32, 10, neuron="readout")]
+    quiet = [step(neuron_updates=32), step(neuron_updates=10)]
+    w = workload(layers, [[quiet[0]] * 4, [quiet[1]] * 4])
+    costs = fpga.evaluate(w, fpga.Config("xc7z020", 100.0, None), FPGA)
+    interval_ns = 4 * 64 * 32 * 10.0  # fc1's MVAU, the slowest stage, T = 4 times, 10 ns
+    assert costs.per_inference["inference_interval_ns"] == pytest.approx(interval_ns)
+    power_w = costs.per_inference["single_inference_energy_pj"] / costs.inference_latency_ns / 1e3
+    assert costs.total_energy_pj.sum() == pytest.approx(power_w * interval_ns * 1e3)
+    assert costs.total_energy_pj.sum() < costs.per_inference["single_inference_energy_pj"]
+
+
+def test_fpga_energy_does_not_rise_as_t_falls_at_a_fixed_rate():
+    layers = [linear_layer("fc1", 64, 32), linear_layer("fc2", 32, 10, neuron="readout")]
+    quiet = [step(neuron_updates=32), step(neuron_updates=10)]
+    config = fpga.Config("xc7z020", 100.0, 1000.0)
+    energy = {t: fpga.evaluate(workload(layers, [[quiet[0]] * t, [quiet[1]] * t]), config,
+                               FPGA).total_energy_pj.sum() for t in (1, 5)}
+    assert energy[1] <= energy[5]
+
+
 # ---- tables, targets, report ----------------------------------------------------------------
 
 def test_bad_technology_tables_give_clear_errors(tmp_path):
