@@ -30,6 +30,17 @@ class Costs:
         return sum(self.energy_pj.values())
 
 
+@dataclass(frozen=True)
+class Departure:
+    """Where a cost model goes beyond its anchor: what it does, why, on what source, and the
+    factor it changes a number by (pinned by a test)."""
+
+    what: str
+    why: str
+    source: str
+    factor: str
+
+
 def linear_in_bits(bits: np.ndarray, at: tuple[float, float], to: tuple[float, float]) -> np.ndarray:
     """y(bits) through the points `at` and `to`; proportional to bits below the first point.
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hw_model.constants import Table
-from hw_model.costs import Costs, linear_in_bits, ns_per_cycle
+from hw_model.costs import Costs, Departure, linear_in_bits, ns_per_cycle
 from hw_model.workload import Workload
 
 NAME = "digital"
@@ -38,6 +38,26 @@ REQUIRED = ("add_int8", "add_int32", "add_fp32", "mult_int8", "mult_int32", "mul
             "area_mult_fp32", "sram_bit_area", "parallel_units", "neuron_units", "clock_mhz")
 FLOAT = 32
 UM2_PER_MM2 = 1e6
+ANCHOR = ("Horowitz, ISSCC 2014, 45 nm: int8/int32/fp32 add and multiply, 8 KB / 32 KB / 1 MB "
+          "SRAM 64-bit reads (tables/digital.toml); memory traffic counted as Lemaire et al., "
+          "ICONIP 2022")
+DEPARTURES = (
+    Departure("adder energy linear in width between Horowitz's 8- and 32-bit points",
+              "a ripple-carry adder's energy grows with its bits", "ours (interpolation)",
+              "E_add(16) = E_add(8) + (E_add(32) - E_add(8)) / 3"),
+    Departure("multiplier energy linear in the partial-product count a x w",
+              "an array multiplier has a x w cells", "ours (interpolation)",
+              "E_mul(4 x 8) = E_mul(8 x 8) / 2"),
+    Departure("SRAM energy per access piecewise linear in log2(size), held at 8 KB below",
+              "Horowitz gives three sizes", "ours (interpolation)",
+              "no credit for memories under 8 KB"),
+    Departure("no operand reuse: every operation reads its operands",
+              "buffer reuse depends on a dataflow we do not model",
+              "ours (Lemaire et al.-style traffic counts, without a reuse model)",
+              "an upper bound on memory energy"),
+    Departure("leak free when beta is a power of two", "a fixed shift is wiring", "ours",
+              "beta = 0.5: E_leak = 0"),
+)
 
 
 @dataclass(frozen=True)
@@ -50,13 +70,13 @@ class Config:
         return f"P{self.parallel_units}-N{self.neuron_units}-{self.clock_mhz:g}MHz"
 
 
-def default_config(table: Table) -> Config:
-    return Config(int(table.v("parallel_units")), int(table.v("neuron_units")),
-                  table.v("clock_mhz"))
+def default_configs(table: Table) -> list[Config]:
+    return [Config(int(table.v("parallel_units")), int(table.v("neuron_units")),
+                   table.v("clock_mhz"))]
 
 
 def sweep_configs(table: Table) -> list[Config]:
-    base = default_config(table)
+    base = default_configs(table)[0]
     return [replace(base, parallel_units=p, clock_mhz=f)
             for p in (16, 32, 64, 128, 256, 512) for f in (100.0, 200.0, 400.0, 800.0)]
 

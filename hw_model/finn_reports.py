@@ -1,5 +1,5 @@
 """FINN's own estimates (runs/<name>/fpga/<part>/summary.json, from `make fpga-estimate`)
-set beside the analytic FINN-R model of hw_model.fpga at the same part, clock and target.
+set beside the analytic model of hw_model.fpga at the same part, clock and target.
 
 Energy from FINN's resource counts uses the same (assumed) power constants as hw_model.fpga:
     P = P_static(part) + f_clk (LUT c_lut + BRAM18 c_bram + DSP c_dsp),

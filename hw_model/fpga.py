@@ -1,4 +1,4 @@
-"""FPGA dataflow accelerator (FINN): the FINN-R analytical model, T timesteps per inference.
+"""FPGA dataflow accelerator (FINN-style), analytic, T timesteps per inference.
 
 Each weight layer is an MVAU with MW = fan-in (C_in k^2 or F_in) columns, MH = outputs
 (C_out or F_out) rows, numInputVectors = output positions, folded by PE (rows) and SIMD
@@ -41,7 +41,7 @@ import numpy as np
 
 from common.errors import UserError
 from hw_model.constants import Table
-from hw_model.costs import Costs, ns_per_cycle
+from hw_model.costs import Costs, Departure, ns_per_cycle
 from hw_model.workload import Workload
 
 NAME = "fpga"
@@ -54,6 +54,29 @@ LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT = 2, 3  # ASSUMPTIONS, see the module docstrin
 # keeps its weights inside the layer (internal_embedded), in LUTs when <= 128 words deep.
 MAX_WEIGHT_STREAM_BITS = 8191
 MAX_ACC_BITS = 32
+ANCHOR = ("FINN-R (Blott et al., TRETS 2018) as finn-plus 1.6.1 implements it: MVAU LUT, "
+          "BRAM18 and cycle formulas (equal to finn-plus's own estimates on a grid, tested)")
+DEPARTURES = (
+    Departure("the LIF layer (export/finn_lif.py): datapath LUTs per carry-chain bit, state "
+              "memory by FINN's BRAM/LUTRAM rules", "finn-plus has no LIF layer",
+              "UG474/UG574 (carry chains, RAM64M), finn-plus MVAU memory rules",
+              "LIF LUT/BRAM as FINN reports them for the op (same functions)"),
+    Departure("LIF datapath width = accumulator + 2 bits, rounding shift 3 (ASSUMPTIONS)",
+              "the profile does not carry the accumulator's binary point", "ours",
+              "unmeasured per layer; total LUT analytic / FINN = 0.87 on the T=4 run"),
+    Departure("padding / sliding-window / pool stage cycles = positions x channels / fold",
+              "an approximation of finn-plus's FMPadding, ConvolutionInputGenerator and Pool "
+              "estimates", "ours", "analytic / FINN latency 1.02 on the T=4 run"),
+    Departure("conv1 once per image under direct encoding, folded for T x the cycles",
+              "the first LIF layer holds its current (as the project's FINN design)", "ours",
+              "conv1's cycles paid once, not T times"),
+    Departure("power per LUT / BRAM18 / DSP and static power (ASSUMPTIONS)",
+              "no citable per-resource figures were found", "tables/fpga.toml",
+              "calibrate with Vivado report_power before quoting energy"),
+    Departure("energy per inference = power x the inference interval (sustained rate)",
+              "a dataflow design overlaps inferences; power x latency is reported beside it",
+              "ours", "T = 1 at 1,000 inferences/s: the pipeline fill is not charged"),
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +90,8 @@ class Config:
         return f"{self.part}-{self.clock_mhz:g}MHz-{fps}"
 
 
-def default_config(table: Table) -> Config:
-    return Config("xc7z020", table.v("clock_mhz"), 1000.0)
+def default_configs(table: Table) -> list[Config]:
+    return [Config("xc7z020", table.v("clock_mhz"), 1000.0)]
 
 
 def sweep_configs(table: Table) -> list[Config]:

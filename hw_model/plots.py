@@ -46,12 +46,14 @@ def metric_vs_timesteps(summary: pd.DataFrame, column: str, scale: float, unit: 
                                           f"(default configuration)")
     for target, ax in axes.items():
         rows = summary[summary["target"] == target]
-        for bits, group in rows[rows["kind"] == "snn"].groupby("weight_bits"):
+        for (bits, config), group in rows[rows["kind"] == "snn"].groupby(["weight_bits",
+                                                                            "config"]):
             group = group.sort_values("timesteps")
-            ax.plot(group["timesteps"], group[column] / scale, "o-", label=f"SNN {bits}-bit")
+            ax.plot(group["timesteps"], group[column] / scale, "o-",
+                    label=f"SNN {bits}-bit{_config_note(rows, config)}")
         for _, ann in rows[rows["kind"] == "ann"].iterrows():
             ax.axhline(ann[column] / scale, ls="--", color="gray",
-                       label=f"ANN {ann['weight_bits']}-bit")
+                       label=f"ANN {ann['weight_bits']}-bit{_config_note(rows, ann['config'])}")
         ax.set(title=target, xlabel="timesteps T", ylabel=f"{column.split('_')[0]} [{unit}]",
                yscale="log")
         ax.legend(fontsize=8)
@@ -90,22 +92,34 @@ def layer_breakdown(layers: pd.DataFrame, path: Path) -> None:
 
 
 def break_even(summary: pd.DataFrame, path: Path) -> None:
-    """SNN energy / ANN energy per target at equal weight bits: < 1 means the SNN pays off."""
+    """SNN energy / ANN energy per target at equal weight bits and configuration: < 1 means
+    the SNN pays off."""
     targets = list(summary["target"].unique())
     fig, axes = _per_target_axes(targets, "SNN / ANN energy per inference (same weight bits)")
     for target, ax in axes.items():
         rows = summary[summary["target"] == target]
-        for bits, snn in rows[rows["kind"] == "snn"].groupby("weight_bits"):
-            ann = rows[(rows["kind"] == "ann") & (rows["weight_bits"] == bits)]
+        for (bits, config), snn in rows[rows["kind"] == "snn"].groupby(["weight_bits",
+                                                                          "config"]):
+            ann = rows[(rows["kind"] == "ann") & (rows["weight_bits"] == bits)
+                       & (rows["config"] == config)]
             if ann.empty:
                 continue
             snn = snn.sort_values("timesteps")
             ax.plot(snn["timesteps"], snn["energy_pj"] / ann["energy_pj"].min(), "o-",
-                    label=f"{bits}-bit")
+                    label=f"{bits}-bit{_config_note(rows, config)}")
         ax.axhline(1.0, color="black", lw=1, ls="--", label="break-even")
         ax.set(title=target, xlabel="timesteps T", ylabel="SNN / ANN energy", yscale="log")
         ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def _config_note(rows: pd.DataFrame, config: str) -> str:
+    """What sets this configuration apart from the target's others (e.g. the IMC activity
+    mode), for a legend label; empty when the target shows one configuration."""
+    labels = [label.split("-") for label in rows["config"].unique()]
+    shared = set.intersection(*(set(tokens) for tokens in labels))
+    own = [token for token in config.split("-") if token not in shared]
+    return f" {'-'.join(own)}" if own else ""
 
 
 def _short(run: str) -> str:

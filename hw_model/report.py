@@ -25,6 +25,7 @@ from hw_model.targets import ESTIMATORS, TARGETS, load_target_table, parse_targe
 from hw_model.workload import find_profiles, load_workloads
 
 UJ, US = 1e6, 1e3
+TIE = 1e-9  # relative: energies this close are a tie (float sums of the same PE cycles)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,7 +71,8 @@ def write_outputs(out: Path, summary: pd.DataFrame, layers: pd.DataFrame,
         write_with(out / "sweep.csv", lambda tmp: sweep.to_csv(tmp, index=False))
     write_json(out / "report.json", {
         "command": command, "profiles": [str(p) for p in paths], "provenance": provenance,
-        "targets": {t: {"estimator": ESTIMATORS[t],
+        "targets": {t: {"estimator": ESTIMATORS[t], "as_the_anchor": TARGETS[t].ANCHOR,
+                        "departures": [vars(d) for d in TARGETS[t].DEPARTURES],
                         "constants": {k: vars(c) for k, c in table.items()}}
                     for t, table in tables.items()},
         "summary": summary.to_dict(orient="records"),
@@ -81,11 +83,12 @@ def write_outputs(out: Path, summary: pd.DataFrame, layers: pd.DataFrame,
                              out / "accuracy_vs_energy.png")
     plots.layer_breakdown(layers, out / "layer_breakdown.png")
     plots.break_even(summary, out / "break_even.png")
-    write_text(out / "README.md", markdown(summary, sweep, finn, provenance, command))
+    write_text(out / "README.md", markdown(summary, sweep, finn, provenance, command,
+                                           list(tables)))
 
 
 def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFrame,
-             provenance: str, command: str) -> str:
+             provenance: str, command: str, targets: list[str]) -> str:
     lines = ["# Hardware cost report", "",
              f"Command: `{command}`. Profiles: {provenance}.", "",
              "Energy per inference in uJ, latency per inference in us, area in mm2; every "
@@ -94,10 +97,13 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
              "within one estimator.", "", "| target | estimator |", "|---|---|"]
     lines += [f"| {t} | {ESTIMATORS[t]} |" for t in summary["target"].unique()]
     lines += ["", "## Per inference, default configuration per target", "",
-              _table(summary), "", "## SNN vs ANN (same weight bits)", ""]
+              "IMC at SpikeSim's operating point in each activity mode: `dense` (SpikeSim), "
+              "`event-array` (default: only the crossbar arrays follow the activity) and "
+              "`event` (OPTIMISTIC); the SNN/ANN comparison holds per mode.", "",
+              _table(summary), "", "## SNN vs ANN (same weight bits, same configuration)", ""]
     lines += _break_even_lines(summary)
     if not finn.empty:
-        lines += ["", "## FINN's own estimates vs the analytic FINN-R model", "",
+        lines += ["", "## FINN's own estimates vs the analytic model", "",
                   f"From `make fpga-estimate` ({finn_reports.ESTIMATOR}); the analytic model is "
                   "evaluated at the same part, clock and target. Ratios are analytic / FINN; "
                   "`unestimated_layers` counts layers FINN could not estimate (float operations).",
@@ -112,18 +118,31 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
         lines += ["", f"## Sweep: {len(sweep)} (run, target, configuration) points", "",
                   "Lowest-energy configuration per run and target (ties: lowest latency; FPGA: "
                   "only configurations that fit their part):", "", _table(best_configs(sweep))]
+    lines += ["", "## What the models assume", ""] + assumption_lines(targets)
     lines += ["", "## Plots", ""] + [f"![{name}]({name}.png)" for name in (
         "energy_vs_T", "latency_vs_T", "accuracy_vs_energy", "layer_breakdown", "break_even")]
     lines += ["", "## Caveats", "",
               "- FPGA power uses ASSUMED per-resource constants (see report.json and "
               "hw_model/tables/fpga.toml): calibrate with Vivado `report_power` before quoting "
-              "FPGA energy; LUT/BRAM/cycle counts are FINN-R's formulas.",
+              "FPGA energy; LUT/BRAM/cycle counts are FINN-R's MVAU formulas plus the departures listed above.",
               "- IMC `dense` mode is SpikeSim's (every PE cycle every timestep: linear in T, "
-              "blind to sparsity); `event` mode scales array, ADC and periphery energy with the "
-              "measured synaptic activity.",
+              "blind to sparsity); `event-array` scales only the crossbar arrays with the "
+              "measured synaptic activity; `event` also the ADCs and periphery (OPTIMISTIC).",
               "- Digital memory traffic assumes no reuse (each operation reads its operands): "
               "an upper bound for a buffered design.", ""]
     return "\n".join(lines)
+
+
+def assumption_lines(targets: list[str]) -> list[str]:
+    """Per target: what is as its anchor, and each departure with why, source and factor."""
+    lines = []
+    for target in targets:
+        module = TARGETS[target]
+        lines += [f"**{target}**: as the anchor: {module.ANCHOR}. Ours:", ""]
+        lines += [f"- {d.what}: {d.why} (source: {d.source}; factor: {d.factor})"
+                  for d in module.DEPARTURES]
+        lines.append("")
+    return lines
 
 
 def best_configs(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -155,14 +174,15 @@ def _cell(value) -> str:
 
 def _break_even_lines(summary: pd.DataFrame) -> list[str]:
     lines = []
-    for (target, bits), rows in summary.groupby(["target", "weight_bits"]):
+    for (target, config, bits), rows in summary.groupby(["target", "config", "weight_bits"]):
         ann = rows[rows["kind"] == "ann"]
         snn = rows[rows["kind"] == "snn"].sort_values("timesteps")
         if ann.empty or snn.empty:
             continue
         ann_uj = ann["energy_pj"].min() / UJ
-        cheaper = snn[snn["energy_pj"] / UJ < ann_uj]["timesteps"].tolist()
-        lines.append(f"- {target}, {bits}-bit: ANN {ann_uj:.4g} uJ; SNN cheaper at T in "
+        below = snn["energy_pj"] < ann["energy_pj"].min() * (1 - TIE)
+        cheaper = snn[below]["timesteps"].tolist()
+        lines.append(f"- {target} {config}, {bits}-bit: ANN {ann_uj:.4g} uJ; SNN cheaper at T in "
                      f"{cheaper or 'none of the profiled T'} "
                      f"(SNN: " + ", ".join(f"T={t}: {e / UJ:.4g} uJ" for t, e in
                                             zip(snn["timesteps"], snn["energy_pj"])) + ")")

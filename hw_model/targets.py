@@ -12,7 +12,8 @@ TARGETS: dict[str, ModuleType] = {"digital": digital, "imc": imc, "fpga": fpga}
 ESTIMATORS = {
     "digital": "analytic: Horowitz ISSCC 2014 45 nm op and SRAM energies, Lemaire-style traffic",
     "imc": "analytic: SpikeSim (Moitra et al., TCAD 2023) RRAM crossbar constants, 65 nm",
-    "fpga": "analytic: FINN-R (finn-plus 1.6.1 formulas) resources/cycles, ASSUMED power",
+    "fpga": "analytic: FINN-R MVAU formulas (finn-plus 1.6.1) + LIF layer and stage models, "
+            "ASSUMED power",
 }
 
 
@@ -31,4 +32,4 @@ def load_target_table(name: str, tables_dir: str | Path = TABLES) -> Table:
 
 def target_configs(name: str, table: Table, sweep: bool) -> list:
     module = TARGETS[name]
-    return module.sweep_configs(table) if sweep else [module.default_config(table)]
+    return module.sweep_configs(table) if sweep else module.default_configs(table)
