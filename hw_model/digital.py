@@ -1,5 +1,10 @@
 """Digital neuromorphic / ASIC accelerator: operation and SRAM energies from Horowitz (2014).
 
+As the anchor (ANCHOR): Horowitz's energies at his points (int8 / int32 / fp32 add and
+multiply; 8 KB / 32 KB / 1 MB SRAM reads); memory traffic counted as Lemaire et al. Ours
+(DEPARTURES, each with its factor): the interpolations between his points, no operand reuse,
+a free leak for a power-of-two beta; the formulas:
+
 Per (layer, timestep), with a = input bits, w = weight bits, s = state bits and
 acc = min(32, w + a + ceil(log2 fan_in)) accumulator bits:
 

@@ -1,5 +1,9 @@
 """FPGA dataflow accelerator (FINN-style), analytic, T timesteps per inference.
 
+As the anchor (ANCHOR): FINN-R's MVAU formulas as finn-plus implements them (below). Ours
+(DEPARTURES, each with its factor): the LIF layer, the window and pool stages, conv1 once per
+image, the power constants (ASSUMPTIONS) and energy at the sustained rate.
+
 Each weight layer is an MVAU with MW = fan-in (C_in k^2 or F_in) columns, MH = outputs
 (C_out or F_out) rows, numInputVectors = output positions, folded by PE (rows) and SIMD
 (columns). Formulas as finn-plus 1.6.1 implements FINN-R (Blott et al., TRETS 2018) for
