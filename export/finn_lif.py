@@ -183,6 +183,9 @@ class LIF_hls(LIF, HLSBackend):  # noqa: N801 (FINN's naming: <op>_hls)
         LIF.execute_node(self, context, graph)
 
     def template_arguments(self) -> str:
+        if not self.get_input_datatype(0).signed():
+            raise UserError(f"{self.onnx_node.name}: the HLS kernel reads signed currents; "
+                            f"got {self.get_nodeattr('inputDataType')}")
         lif = self.neuron()
         return ", ".join(str(v) for v in (
             self.neurons(), self.get_nodeattr("PE"), self.get_nodeattr("numSteps"),
