@@ -27,6 +27,7 @@ Derivations (per image, per timestep; N = neurons of the layer, f_i = fan-out of
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,8 @@ STEP_FIELDS: dict[str, str] = {
 }
 STD_FIELDS = ("input_events", "synops", "output_events")
 COUNT_FIELDS = tuple(k for k in STEP_FIELDS if k not in ("t", "firing_rate"))
+LAYER_NUMBERS = ("neurons", "weight_count", "weight_bits", "bias_count", "state_count",
+                 "state_bits", "input_bits", "output_bits", "max_fanout", "connections")
 
 
 def validate_profile(profile: Any, source: str = "profile") -> dict:
@@ -110,12 +113,20 @@ def _validate_layer(layer: Any, timesteps: int, source: str) -> None:
     steps = layer.get("per_timestep")
     if not isinstance(steps, list) or len(steps) != timesteps:
         raise UserError(f"{where} needs per_timestep with {timesteps} entries")
+    for key in LAYER_NUMBERS:
+        _check_count(layer[key], f"{where}: {key}")
     for step in steps:
         for key in (*COUNT_FIELDS, *(f"{k}_std" for k in STD_FIELDS)):
             value = step.get(key) if isinstance(step, dict) else None
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise UserError(f"{where} t={step.get('t') if isinstance(step, dict) else '?'}: "
-                                f"{key}={value!r} must be a number >= 0")
+            _check_count(value, f"{where} t={step.get('t') if isinstance(step, dict) else '?'}: "
+                                f"{key}")
+
+
+def _check_count(value: Any, where: str) -> None:
+    """A count must be a finite number >= 0 (a NaN or inf would leave empty report cells)."""
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not math.isfinite(value) or value < 0):
+        raise UserError(f"{where}={value!r} must be a finite number >= 0")
 
 
 def load_profile(path: str | Path) -> dict:

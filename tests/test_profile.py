@@ -164,8 +164,17 @@ def test_profile_schema_round_trip_and_rejections(tmp_path, mnist_small):
     assert len(table) == 4 * 3 and {"layer", "t", "synops", "weight_bits"} <= set(table.columns)
     bad = json.loads(json.dumps(profile))
     bad["layers"][1]["per_timestep"][0]["synops"] = -1
-    with pytest.raises(UserError, match="conv2 t=1: synops=-1 must be a number >= 0"):
+    with pytest.raises(UserError, match="conv2 t=1: synops=-1 must be a finite number >= 0"):
         validate_profile(bad)
+    not_finite = json.loads(json.dumps(profile))
+    not_finite["layers"][0]["per_timestep"][0]["synops"] = float("nan")
+    path.write_text(json.dumps(not_finite))  # written as NaN, read back as nan
+    with pytest.raises(UserError, match="layer conv1 t=1: synops=nan must be a finite number"):
+        load_profile(path)
+    not_finite["layers"][0]["per_timestep"][0]["synops"] = 0.0
+    not_finite["layers"][2]["connections"] = float("inf")
+    with pytest.raises(UserError, match="layer fc1: connections=inf must be a finite number"):
+        validate_profile(not_finite)
     del bad["layers"][0]["neurons"]
     with pytest.raises(UserError, match=r"lacks field\(s\) \['neurons'\]"):
         validate_profile(bad)
