@@ -28,6 +28,7 @@ from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
 from finn.custom_op.fpgadataflow.hlsbackend import MAX_ALLOWED_AP_INT_W
+from hw_model.fpga import fold_lif
 
 MVAU_TYPES = ("MVAU", "MVAU_hls", "MVAU_rtl")
 LIF_TYPES = ("LIF", "LIF_hls")
@@ -36,7 +37,8 @@ FOLDING_ATTRIBUTES = ("PE", "SIMD", "parallel_window", "mem_mode", "ram_style", 
 
 class FoldLIF(Transformation):
     """PE of each LIF layer: the smallest divisor of NumChannels whose neurons / PE cycles
-    per frame fit `target_cycles` (or NumChannels, the most a layer can have)."""
+    per frame fit `target_cycles` (or NumChannels, the most a layer can have): the rule of
+    hw_model.fpga.fold_lif, which the analytic model uses too."""
 
     def __init__(self, target_cycles: float) -> None:
         super().__init__()
@@ -47,10 +49,8 @@ class FoldLIF(Transformation):
             if node.op_type not in LIF_TYPES:
                 continue
             op = getCustomOp(node)
-            channels = op.get_nodeattr("NumChannels")
-            divisors = [d for d in range(1, channels + 1) if channels % d == 0]
-            op.set_nodeattr("PE", next((d for d in divisors
-                                        if op.neurons() / d <= self.target_cycles), channels))
+            op.set_nodeattr("PE", fold_lif(op.neurons(), op.get_nodeattr("NumChannels"),
+                                           self.target_cycles))
         return model, False
 
 

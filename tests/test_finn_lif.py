@@ -161,3 +161,11 @@ def test_fold_lif_takes_the_smallest_pe_that_meets_the_target():
 
     assert folded_pe(400) == 4  # 1568 neurons: PE 4 -> 392 cycles
     assert folded_pe(1) == 8  # unreachable: every channel in parallel
+
+
+def test_the_analytic_model_uses_finns_weight_stream_limit():
+    from finn.custom_op.fpgadataflow.hlsbackend import MAX_ALLOWED_AP_INT_W
+
+    from hw_model.fpga import MAX_WEIGHT_STREAM_BITS
+
+    assert MAX_WEIGHT_STREAM_BITS == MAX_ALLOWED_AP_INT_W  # hw_model cannot import finn
