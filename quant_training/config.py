@@ -1,6 +1,7 @@
 """Training configuration: everything about a run that is not the network itself."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -10,16 +11,21 @@ from model.spec import ModelSpec
 from quant_training.data import DATASETS
 
 DEVICES = ("auto", "cpu", "cuda")
+SCHEDULES = ("cosine", "constant")
+MAX_SHIFT_PX = 4
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser (Adam), data and bookkeeping of one QAT run."""
+    """Optimiser (Adam, learning-rate schedule), augmentation, data and bookkeeping of one QAT
+    run. The recipe (schedule, shift_px) was chosen on the validation split (reports/study)."""
 
     dataset: str = "mnist"
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 1e-3  # peak learning rate
+    schedule: str = "cosine"  # lr per epoch, see learning_rate()
+    shift_px: int = 2  # training images shifted by up to +-shift_px pixels (0 = off)
     seed: int = 0
     limit: int | None = None  # first n training images; None = all
     val_size: int = 5000
@@ -29,6 +35,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("device", self.device, DEVICES)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if not isinstance(self.shift_px, int) or not 0 <= self.shift_px <= MAX_SHIFT_PX:
+            raise UserError(f"shift_px={self.shift_px!r} must be an integer in 0..{MAX_SHIFT_PX}")
         for name in ("epochs", "batch_size", "val_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -49,6 +58,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def learning_rate(self, epoch: int) -> float:
+        """Learning rate of epoch 1..epochs: constant, or cosine from lr down to lr / 100,
+        lr_e = lr_min + (lr - lr_min) (1 + cos(pi (e - 1) / epochs)) / 2."""
+        if self.schedule == "constant":
+            return self.lr
+        lr_min = self.lr / 100
+        return lr_min + (self.lr - lr_min) * (1 + math.cos(math.pi * (epoch - 1) / self.epochs)) / 2
 
 
 def run_name(spec: ModelSpec, config: TrainConfig) -> str:

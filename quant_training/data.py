@@ -95,14 +95,31 @@ def _download(cls, root: Path) -> None:
 
 
 def batches(split: Split, batch_size: int, device: torch.device,
-            generator: torch.Generator | None = None) -> Iterator[tuple[Tensor, Tensor]]:
-    """Yield (pixels in [0, 1], labels) batches; shuffled when a generator is given."""
+            generator: torch.Generator | None = None,
+            shift_px: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+    """Yield (pixels in [0, 1], labels) batches; shuffled when a generator is given, and each
+    image shifted by up to +-shift_px pixels (drawn from the same generator)."""
     n = len(split)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
         index = order[start:start + batch_size]
-        images = split.images[index].to(device, non_blocking=True)
-        yield pixels(images), split.labels[index].to(device, non_blocking=True)
+        images = split.images[index]
+        if shift_px:
+            images = random_shift(images, shift_px, generator)
+        yield (pixels(images.to(device, non_blocking=True)),
+               split.labels[index].to(device, non_blocking=True))
+
+
+def random_shift(images: Tensor, max_px: int, generator: torch.Generator | None) -> Tensor:
+    """Shift each image [N, C, H, W] by (dy, dx) drawn uniformly from -max_px..max_px, zero fill:
+    out[n, c, y, x] = images[n, c, y - dy_n, x - dx_n] (0 outside the image)."""
+    n, _, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (max_px,) * 4)
+    dy, dx = torch.randint(-max_px, max_px + 1, (2, n, 1), generator=generator)
+    rows = (max_px - dy) + torch.arange(height)  # [N, H] rows of the padded image
+    cols = (max_px - dx) + torch.arange(width)
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(images.shape[1])[:, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def num_batches(split: Split, batch_size: int) -> int:

@@ -50,10 +50,11 @@ class _Tally:
 
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, split: Split,
                     batch_size: int, device: torch.device, generator: torch.Generator,
-                    desc: str) -> Result:
+                    desc: str, shift_px: int = 0) -> Result:
     model.train()
     tally, start = _Tally(device), time.perf_counter()
-    bar = tqdm(batches(split, batch_size, device, generator), total=num_batches(split, batch_size),
+    bar = tqdm(batches(split, batch_size, device, generator, shift_px),
+               total=num_batches(split, batch_size),
                desc=desc, unit="batch", leave=False)
     for i, (images, labels) in enumerate(bar):
         logits = model(images)

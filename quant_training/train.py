@@ -65,7 +65,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
     run.add_argument("--epochs", type=int, default=10)
     run.add_argument("--batch-size", type=int, default=64)
-    run.add_argument("--lr", type=float, default=1e-3)
+    run.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    run.add_argument("--schedule", default="cosine", help="cosine | constant (lr per epoch)")
+    run.add_argument("--shift-px", type=int, default=2,
+                     help="random shifts of training images by up to +-n pixels (0 = off)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--limit", type=int, default=None, help="first n training images")
     run.add_argument("--val-size", type=int, default=5000)
@@ -150,8 +153,11 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
     stopped_early = None
     for epoch in range(progress.epochs_done + 1, config.epochs + 1):
         desc = f"epoch {epoch}/{config.epochs}"
+        lr = config.learning_rate(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         train = train_one_epoch(model, optimizer, data.train, config.batch_size, device,
-                                shuffle, desc)
+                                shuffle, desc, config.shift_px)
         val = evaluate(model, data.val, config.batch_size, device, desc=f"{desc} val")
         is_best = val.accuracy_pct > progress.best_val_accuracy_pct
         if is_best:
@@ -159,7 +165,7 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
             save_checkpoint(run_dir / BEST, spec, model, train_config=config.to_dict(),
                             epoch=epoch, val_accuracy_pct=val.accuracy_pct)
         progress.epochs_done, progress.elapsed_s = epoch, time.perf_counter() - start
-        progress.history.append(_history_row(epoch, train, val))
+        progress.history.append(_history_row(epoch, lr, train, val))
         _save_last(run_dir, spec, config, model, optimizer, shuffle, progress)
         print(f"{desc}: train loss {train.loss:.4f} acc {train.accuracy_pct:.2f}% | "
               f"val loss {val.loss:.4f} acc {val.accuracy_pct:.2f}% | "
@@ -171,8 +177,8 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
     return _finish(run_dir, spec, config, data, progress, stopped_early)
 
 
-def _history_row(epoch: int, train: Result, val: Result) -> dict:
-    return {"epoch": epoch, "train_loss": train.loss, "train_accuracy_pct": train.accuracy_pct,
+def _history_row(epoch: int, lr: float, train: Result, val: Result) -> dict:
+    return {"epoch": epoch, "lr": lr, "train_loss": train.loss, "train_accuracy_pct": train.accuracy_pct,
             "val_loss": val.loss, "val_accuracy_pct": val.accuracy_pct,
             "train_seconds": train.seconds, "train_images_per_s": train.images / train.seconds}
 

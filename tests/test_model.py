@@ -96,8 +96,10 @@ def stepwise_reference(model: SpikingCNN, images: torch.Tensor) -> torch.Tensor:
 ])
 def test_layer_by_layer_forward_equals_step_by_step_reference(spec):
     """forward (stateless layers on [T*B] stacks, fused LIF kernels, channels-last) computes
-    what the step-by-step definition computes: identical logits (fixed point: exact integer
-    sums in any order; float: same here too), gradients equal to float rounding."""
+    what the step-by-step definition computes: identical logits where weights and membranes are
+    fixed point (integer sums are exact in any order); float logits to float32 rounding (the
+    [T*B] convolutions sum in another order than the per-step ones, and that order differs
+    between CPUs, e.g. AVX-512 Intel vs AMD); gradients to float rounding."""
     torch.manual_seed(0)
     model = build_model(spec)
     images = pixels(torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8))
@@ -109,12 +111,24 @@ def test_layer_by_layer_forward_equals_step_by_step_reference(spec):
         logits.square().sum().backward()
         results.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
     (fast, fast_grads), (reference, reference_grads) = results
-    assert torch.equal(fast, reference)
+    same_logits = torch.equal if fixed_point(spec) else float_logits_close
+    assert same_logits(fast, reference)
     for ours, theirs in zip(fast_grads, reference_grads):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5 * theirs.abs().max())
     with torch.no_grad():
         torch.manual_seed(1)
-        assert torch.equal(model(images), reference)
+        assert same_logits(model(images), reference)
+
+
+def fixed_point(spec: ModelSpec) -> bool:
+    return spec.weight_bits < 32 and spec.state_bits < 32
+
+
+def float_logits_close(ours: torch.Tensor, theirs: torch.Tensor) -> bool:
+    """float32 logits agree to 1e-5 relative (a few ulps of summation-order rounding over
+    ~1e3-term sums); a spike flipped by rounding at the threshold would exceed it."""
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 * theirs.abs().max())
+    return True
 
 
 @pytest.mark.parametrize("spec", [ModelSpec(timesteps=2, weight_bits=4),
