@@ -35,8 +35,14 @@ FPGA_PART ?= xc7z020clg400-1
 CLK_NS ?= 10
 TARGET_FPS ?= 1000
 BENCH_DEVICE ?= cpu
+# The study (make study): a grid name or file; Ray resources per trial; RAY_ADDRESS = a cluster
+GRID ?= cpu
+CPUS_PER_TRIAL ?= 1
+GPUS_PER_TRIAL ?=
+STUDY_DIR ?= reports/study
 
-.PHONY: help setup qat eval profile export fpga-estimate fpga-build hls report sweep bench test \
+.PHONY: help setup qat eval profile export fpga-estimate fpga-build hls report sweep study \
+	study-report bench test \
 	nir docker-build docker-run clean-venv
 
 help:
@@ -56,6 +62,11 @@ help:
 	@echo "make hls [RUN=...] [HLS_IMAGES=20]  HLS C++ project + bit-exact C simulation -> <run>/hls/"
 	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
+	@echo "make study [GRID=smoke|cpu|full|<file.toml>]  one trained, profiled and costed network"
+	@echo "                           per configuration, on Ray (local, or RAY_ADDRESS=host:port)"
+	@echo "                           -> $(STUDY_DIR)/runs/<name>/ (done trials are skipped)"
+	@echo "    CPUS_PER_TRIAL=$(CPUS_PER_TRIAL) GPUS_PER_TRIAL=<fraction, default 0.25 with a GPU>"
+	@echo "make study-report          the study's report from committed results -> $(STUDY_DIR)/"
 	@echo "make bench [BENCH_DEVICE=cpu|cuda]  speed vs snnTorch/SpikingJelly, step-graph"
 	@echo "                           runtimes, hw-model sweep -> reports/bench/"
 	@echo "make test                  run the test suite (minutes on 2 CPU cores)"
@@ -111,6 +122,14 @@ report: setup
 
 sweep: setup
 	$(PY) -m hw_model.report --runs-dir $(RUNS_DIR) --targets $(TARGETS) --sweep
+
+study: setup
+	$(PY) -m study.run --grid $(GRID) --study-dir $(STUDY_DIR) --runs-dir $(RUNS_DIR)/study \
+	  --data-dir $(DATA_DIR) --cpus-per-trial $(CPUS_PER_TRIAL) \
+	  $(if $(GPUS_PER_TRIAL),--gpus-per-trial $(GPUS_PER_TRIAL))
+
+study-report: setup
+	$(PY) -m study.report --study-dir $(STUDY_DIR)
 
 bench: setup
 	$(PY) -m benchmarks.speed --device $(BENCH_DEVICE) --out reports/bench

@@ -109,12 +109,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     spec, config = spec_from_args(args), config_from_args(args)
-    data = load_dataset(config.dataset, resolve_data_dir(args.data_dir), config.val_size,
-                        config.limit)
     run_dir = Path(args.runs_dir) / (args.name or run_name(spec, config))
-    resume = _resume_payload(run_dir, spec, config) if args.resume else _check_new(run_dir)
+    train(spec, config, resolve_data_dir(args.data_dir), run_dir, args.resume)
+
+
+def train(spec: ModelSpec, config: TrainConfig, data_dir: Path, run_dir: Path,
+          resume: bool = False, command: str | None = None) -> dict:
+    """Train a new run in `run_dir` (or continue it from last.pt); return its metrics."""
+    data = load_dataset(config.dataset, data_dir, config.val_size, config.limit)
+    payload = _resume_payload(run_dir, spec, config) if resume else _check_new(run_dir)
     keep_freed_memory(config.torch_device().type)  # this process trains: reuse freed memory
-    fit(spec, config, data, run_dir, resume)
+    return fit(spec, config, data, run_dir, payload, command)
 
 
 def _check_new(run_dir: Path) -> None:
@@ -138,7 +143,7 @@ def _resume_payload(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> dict
 
 
 def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
-        resume: dict | None = None) -> dict:
+        resume: dict | None = None, command: str | None = None) -> dict:
     """Train, keep the best checkpoint by validation accuracy, test it once; return metrics."""
     device = config.torch_device()
     torch.manual_seed(config.seed)
@@ -174,7 +179,8 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
         if config.max_minutes and progress.elapsed_s > 60 * config.max_minutes:
             stopped_early = f"max_minutes={config.max_minutes}"
             break
-    return _finish(run_dir, spec, config, data, progress, stopped_early)
+    return _finish(run_dir, spec, config, data, progress, stopped_early,
+                   command or " ".join(sys.argv))
 
 
 def _history_row(epoch: int, lr: float, train: Result, val: Result) -> dict:
@@ -205,7 +211,7 @@ def _restore(payload: dict, model, optimizer, shuffle: torch.Generator) -> Progr
 
 
 def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
-            progress: Progress, stopped_early: str | None) -> dict:
+            progress: Progress, stopped_early: str | None, command: str) -> dict:
     device = config.torch_device()
     model, _, _ = load_model(run_dir / BEST)
     test, profile = profile_model(model.to(device), spec, data.test, config.batch_size, device,
@@ -228,7 +234,7 @@ def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
         "train_wall_time_s": progress.elapsed_s,
         "device": _device_name(device),
         "versions": _versions(),
-        "command": " ".join(sys.argv),
+        "command": command,
     }
     write_json(run_dir / METRICS, metrics)
     print(f"test accuracy {test.accuracy_pct:.2f}% (best epoch {progress.best_epoch} of "

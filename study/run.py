@@ -1,0 +1,223 @@
+"""The timestep x bit-width study (`make study GRID=smoke|cpu|full`), one Ray task per trial.
+
+    python -m study.run --grid cpu                       # embedded local Ray, this machine
+    RAY_ADDRESS=10.0.0.5:6379 python -m study.run --grid full   # the same trials on a cluster
+
+Each trial trains, tests and profiles one network exactly as `make qat` does (run folder
+<runs-dir>/<name>/, checkpoints stay there and an interrupted trial resumes from last.pt);
+its small results come back to this process, which adds the cost rows and commits them as
+reports/study/runs/<name>/ (study/results.py). Trials already there are skipped, so a study
+continues on any machine from what is committed. A failing trial is reported and the others
+go on. With nothing configured Ray starts on this machine, listening on 127.0.0.1 only;
+usage statistics are always off.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from common.errors import CheckFailed, UserError, run_cli
+from quant_training.data import resolve_data_dir
+from study.grid import TrialConfig, load_grid
+from study.results import RUN_FILES, STUDY_DIR, is_finished, trial_dir, write_trial
+
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before ray is imported: nothing leaves the machine
+import ray  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = "127.0.0.1"
+GPU_SHARE = 0.25  # default GPU fraction per trial: up to 4 trainings side by side on one GPU
+CODE_EXCLUDES = [".git", ".venv", "runs", "logs", "reports", "data"]  # not shipped to a cluster
+LOGS = "logs"  # <runs-dir>/logs/<name>.log: each trial's training output
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m study.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grid", default="cpu", help="smoke | cpu | full, or a grid .toml file")
+    p.add_argument("--study-dir", default=str(STUDY_DIR), help="committed results")
+    p.add_argument("--runs-dir", default="runs/study", help="run folders (checkpoints)")
+    p.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=None,
+                   help=f"GPU fraction per trial (default {GPU_SHARE} where Ray sees a GPU, else 0)")
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster head host:port (default $RAY_ADDRESS; unset = local Ray)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if not args.cpus_per_trial > 0 or (args.gpus_per_trial or 0) < 0:
+        raise UserError(f"cpus_per_trial={args.cpus_per_trial} must be > 0 and "
+                        f"gpus_per_trial={args.gpus_per_trial} >= 0")
+    grid = load_grid(args.grid)
+    pending = [t for t in grid.trials if not _committed(args.study_dir, t)]
+    print(f"grid {grid.name}: {len(grid.trials)} trials, {len(grid.trials) - len(pending)} "
+          f"already in {args.study_dir}, {len(pending)} to run", file=sys.stderr)
+    if not pending:
+        return
+    data_dir = resolve_data_dir(args.data_dir).resolve()
+    runs_dir = Path(args.runs_dir).resolve()
+    _start_ray(args.address)
+    try:
+        failed = _run(pending, grid.name, args, data_dir, runs_dir)
+    finally:
+        ray.shutdown()
+    if failed:
+        raise CheckFailed(f"{len(failed)} of {len(pending)} trials failed: {', '.join(failed)} "
+                          f"(logs: {runs_dir / LOGS}/<name>.log)")
+
+
+def _committed(study_dir: str, trial: TrialConfig) -> bool:
+    """True when the trial's results are committed with this configuration."""
+    if not is_finished(study_dir, trial.name):
+        return False
+    saved = json.loads((trial_dir(study_dir, trial.name) / "trial.json").read_text())
+    asked = {"spec": trial.spec.to_dict(), "train_config": _train_dict(trial)}
+    for part, values in asked.items():
+        diffs = [f"{k}: committed {saved[part].get(k)!r}, grid {v!r}"
+                 for k, v in values.items() if saved[part].get(k) != v]
+        if diffs:
+            raise UserError(f"{trial_dir(study_dir, trial.name)} was trained with other options "
+                            f"({'; '.join(diffs)}); delete that folder to retrain it")
+    return True
+
+
+def _train_dict(trial: TrialConfig) -> dict:
+    return {k: v for k, v in trial.config.to_dict().items() if k != "device"}
+
+
+def _start_ray(address: str | None) -> None:
+    """Connect to the cluster at `address`, or start Ray on this machine (loopback only)."""
+    if address:
+        _check_reachable(address)
+        ray.init(address=address, _node_ip_address=LOOPBACK if _is_loopback(address) else None,
+                 runtime_env={"working_dir": str(ROOT), "excludes": CODE_EXCLUDES},
+                 log_to_driver=False, logging_level="ERROR")
+    else:
+        ray.init(_node_ip_address=LOOPBACK, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR", runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+
+
+def _check_reachable(address: str) -> None:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"RAY_ADDRESS={address!r} must look like host:port (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise UserError(f"RAY_ADDRESS={address!r} is unreachable ({err.strerror or err}); "
+                        f"start the cluster head or unset RAY_ADDRESS to run here") from None
+
+
+def _is_loopback(address: str) -> bool:
+    return address.rpartition(":")[0] in (LOOPBACK, "localhost")
+
+
+def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_dir: Path,
+         runs_dir: Path) -> list[str]:
+    """Submit every pending trial (in grid order), commit each as it finishes; return failures."""
+    gpus = args.gpus_per_trial
+    if gpus is None:
+        gpus = GPU_SHARE if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    task = train_trial.options(num_cpus=args.cpus_per_trial, num_gpus=gpus)
+    futures = {}
+    for trial in pending:
+        futures[task.remote(trial.spec.to_dict(), _train_dict(trial), str(data_dir),
+                            str(runs_dir / trial.name), grid, args.cpus_per_trial)] = trial
+    print(f"running {len(futures)} trials on Ray ({_resources_line()}), {args.cpus_per_trial:g} "
+          f"CPU and {gpus:g} GPU each; follow one with tail -f {runs_dir / LOGS}/<name>.log",
+          file=sys.stderr)
+    failed = []
+    with tqdm(total=len(futures), desc=f"study {grid}", unit="trial") as bar:
+        while futures:
+            [done], _ = ray.wait(list(futures), num_returns=1)
+            trial = futures.pop(done)
+            try:
+                result = ray.get(done)
+                _commit(args.study_dir, trial, grid, result)
+                bar.write(f"done {trial.name}: test accuracy "
+                          f"{result['test_accuracy_pct']:.2f} % ({result['device']})")
+            except Exception as err:  # a failing trial must not stop the others
+                failed.append(trial.name)
+                bar.write(f"FAILED {trial.name}: {_one_line(err)}")
+            bar.update()
+    return failed
+
+
+def _resources_line() -> str:
+    res = ray.cluster_resources()
+    return f"{len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU"
+
+
+def _one_line(err: Exception) -> str:
+    cause = getattr(err, "cause", None) or err
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"
+
+
+def _commit(study_dir: str, trial: TrialConfig, grid: str, result: dict) -> None:
+    """Cost the trial's profile and write its results folder."""
+    from hw_model.estimate import estimate
+    from hw_model.targets import TARGETS, load_target_table, target_configs
+    from hw_model.workload import load_workloads
+
+    folder = trial_dir(study_dir, trial.name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    profile = folder.parent / f".{trial.name}.profile.json"
+    try:
+        profile.write_text(result["files"]["profile.json"])
+        tables = {t: load_target_table(t) for t in TARGETS}
+        configs = {t: target_configs(t, tables[t], sweep=False) for t in TARGETS}
+        costs, _ = estimate(load_workloads([profile]), list(TARGETS), tables, configs)
+    finally:
+        profile.unlink(missing_ok=True)
+    record = {"name": trial.name, "grid": grid, "spec": trial.spec.to_dict(),
+              "train_config": _train_dict(trial), "device": result["device"],
+              "host": result["host"], "finished_utc": result["finished_utc"]}
+    write_trial(study_dir, trial.name, result["files"], record, costs.assign(run=trial.name))
+
+
+@ray.remote(max_retries=0)
+def train_trial(spec: dict, train_config: dict, data_dir: str, run_dir: str, grid: str,
+                threads: float) -> dict:
+    """Train one trial in `run_dir` (resuming an interrupted one; reusing a finished one) and
+    return its small results: file texts, test accuracy, device and host."""
+    import torch
+
+    from model.spec import ModelSpec
+    from quant_training.config import TrainConfig
+    from quant_training.train import METRICS, train
+
+    torch.set_num_threads(max(1, int(threads)))
+    spec_obj, config = ModelSpec.from_dict(spec), TrainConfig(**train_config)
+    folder = Path(run_dir)
+    log_path = folder.parent / LOGS / f"{folder.name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    if not (folder / METRICS).exists():
+        with open(log_path, "a") as log, redirect_stdout(log), redirect_stderr(log):
+            train(spec_obj, config, Path(data_dir), folder, resume=(folder / "last.pt").exists(),
+                  command=f"python -m study.run --grid {grid} (trial {folder.name})")
+    files = {name: (folder / name).read_text() for name in RUN_FILES}
+    metrics = json.loads(files["metrics.json"])
+    for part, values in (("spec", spec), ("train_config", train_config)):
+        diffs = sorted(k for k, v in values.items() if metrics[part].get(k) != v)
+        if diffs:
+            raise UserError(f"{folder} holds a finished run with other options ({', '.join(diffs)})"
+                            f"; move it away to retrain")
+    return {"files": files, "test_accuracy_pct": metrics["test_accuracy_pct"],
+            "device": metrics["device"], "host": socket.gethostname(),
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,170 @@
+"""The study report (study/report.py) over trial folders assembled from committed real runs.
+
+Fixture: the committed runs under reports/runs/ with their profiles in reports/profiles/, each
+written as a trial folder of grid "cpu" with study.results.write_trial. T=5 is left out on
+purpose (the starting study has it: the report must say "not run"); T=4 is ours only. Two
+SYNTHETIC trials are added: a second seed of the T=10 4-bit run (a copy whose test accuracy is
+lowered by 0.2 points, to exercise mean and std) and a copy of the T=1 run marked as trained on
+1,000 images (grid "smoke", to exercise the exclusion).
+"""
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from common.errors import UserError
+from hw_model.estimate import estimate
+from hw_model.targets import TARGETS, load_target_table, target_configs
+from hw_model.workload import load_workloads
+from study.report import main
+from study.results import write_trial
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ["ann_mnist_w4_seed0", "snn_mnist_T1_w4_s8_direct_seed0", "snn_mnist_T4_w4_s8_direct_seed0",
+        "snn_mnist_T10_w4_s8_direct_seed0", "snn_mnist_T10_w8_s8_direct_seed0",
+        "snn_mnist_T20_w4_s8_direct_seed0"]
+SEED1 = "snn_mnist_T10_w4_s8_direct_seed1"  # synthetic
+SMOKE = "smoke_snn_mnist_T1_w4_s8_direct_seed0"  # synthetic
+SECTIONS = ["## Estimators", "## The starting study vs ours", "## Accuracy vs T",
+            "## Energy and latency per inference vs T", "## Accuracy-energy Pareto front",
+            "## Firing rate per layer vs T", "## 2 vs 4 vs 8 bits", "## SNN/ANN break-even",
+            "## Recommendations", "## What the models assume", "## Files"]
+PLOTS = ["accuracy_vs_T", "energy_vs_T", "latency_vs_T", "pareto", "firing_rate_vs_T",
+         "break_even"]
+
+
+def _costs(profile: Path) -> pd.DataFrame:
+    tables = {t: load_target_table(t) for t in TARGETS}
+    configs = {t: target_configs(t, tables[t], sweep=False) for t in TARGETS}
+    return estimate(load_workloads([profile]), list(TARGETS), tables, configs)[0]
+
+
+def _write(study: Path, name: str, run: str, grid: str, edit=lambda metrics: None) -> None:
+    metrics = json.loads((ROOT / "reports/runs" / run / "metrics.json").read_text())
+    edit(metrics)
+    profile = ROOT / "reports/profiles" / f"{run}.json"
+    files = {"metrics.json": json.dumps(metrics),
+             "history.csv": (ROOT / "reports/runs" / run / "history.csv").read_text(),
+             "profile.json": profile.read_text()}
+    trial = {"grid": grid, "spec": metrics["spec"], "train_config": metrics["train_config"],
+             "finished_utc": "2026-11-27T00:00:00Z", "host": "fixture", "device": "cpu"}
+    write_trial(study, name, files, trial, _costs(profile))
+
+
+def _seed1(metrics: dict) -> None:
+    metrics["train_config"]["seed"] = 1
+    metrics["test_accuracy_pct"] = round(metrics["test_accuracy_pct"] - 0.2, 2)
+
+
+def _smoke(metrics: dict) -> None:
+    metrics["train_config"]["limit"] = 1000
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A study folder with the fixture's trials, and its report generated once."""
+    study = tmp_path_factory.mktemp("study")
+    for run in RUNS:
+        _write(study, run, run, "cpu")
+    _write(study, SEED1, "snn_mnist_T10_w4_s8_direct_seed0", "cpu", _seed1)
+    _write(study, SMOKE, "snn_mnist_T1_w4_s8_direct_seed0", "smoke", _smoke)
+    main(["--study-dir", str(study)])
+    return study
+
+
+def test_readme_has_every_section_and_the_starting_study(study):
+    readme = (study / "README.md").read_text()
+    for heading in SECTIONS:
+        assert f"\n{heading}\n" in readme, heading
+    for value in ("95.27", "3,162", "97.54", "20,241", "97.68", "43,996", "97.70", "89,996",
+                  "../shared/seed/ORIGINAL_STUDY.md, Results table", "make study-report",
+                  "Dampfhoffer", "Yan et al. 2024", "imc event-array", "imc dense",
+                  "imc event (optimistic)"):
+        assert value in readme, value
+    start = readme.split("## The starting study vs ours")[1].split("\n## ")[0]
+    t5 = [line for line in start.splitlines() if line.startswith("| 5 ")]
+    assert len(t5) == 1 and "not run" in t5[0] and "97.54" in t5[0]  # T=5: theirs, not ours
+    t4 = [line for line in start.splitlines() if line.startswith("| 4 ")]
+    assert len(t4) == 1 and "not in the study" in t4[0] and "99." in t4[0]
+
+
+def test_seeds_aggregate_to_mean_and_std(study):
+    accuracy = [99.03, 98.83]  # seed 0 as committed, seed 1 the synthetic copy
+    mean, std = pd.Series(accuracy).mean(), pd.Series(accuracy).std()
+    summary = pd.read_csv(study / "summary.csv")
+    rows = summary[(summary["timesteps"] == 10) & (summary["weight_bits"] == 4)
+                   & (summary["kind"] == "snn")]
+    assert len(rows) == 5  # digital, three IMC modes, FPGA
+    assert rows["n"].eq(2).all()
+    assert rows["test_accuracy_pct"].tolist() == pytest.approx([mean] * 5)
+    assert rows["test_accuracy_pct_std"].tolist() == pytest.approx([std] * 5)
+    single = summary[(summary["timesteps"] == 20) & (summary["kind"] == "snn")]
+    assert single["n"].eq(1).all() and single["test_accuracy_pct_std"].isna().all()
+    readme = (study / "README.md").read_text()
+    assert f"{mean:.2f} ± {std:.2f} (n=2)" in readme
+
+
+def test_excluded_trial_is_listed_and_not_counted(study):
+    readme = (study / "README.md").read_text()
+    header = readme.split("## Estimators")[0]
+    assert SMOKE in header and "1000 training images" in header
+    assert "Rests on 7 trials" in header and "grid(s) cpu." in header
+    assert SMOKE not in readme.split("## Estimators")[1]
+    trials = pd.read_csv(study / "trials.csv")
+    assert len(trials) == 8
+    assert trials.set_index("trial").loc[SMOKE, "included"] == False  # noqa: E712
+    summary = pd.read_csv(study / "summary.csv")
+    assert not summary["trials"].str.contains(SMOKE).any()
+    assert summary["grids"].eq("cpu").all()
+    report = json.loads((study / "report.json").read_text())
+    assert SMOKE in report["excluded"] and SMOKE not in report["trials"]
+
+
+def test_costs_are_recomputed_per_target_and_mode(study):
+    summary = pd.read_csv(study / "summary.csv")
+    ann = summary[summary["kind"] == "ann"].set_index("hw")
+    expected = _costs(ROOT / "reports/profiles/ann_mnist_w4_seed0.json")
+    fpga = expected[expected["target"] == "fpga"].iloc[0]
+    assert ann.loc["fpga", "energy_uj"] == pytest.approx(fpga["energy_pj"] * 1e-6)
+    assert ann.loc["fpga", "lut"] == pytest.approx(fpga["lut"])
+    assert set(summary["hw"]) == {"digital", "imc event-array", "imc dense",
+                                  "imc event (optimistic)", "fpga"}
+    snn = pd.read_csv(study / "trials.csv").set_index("trial").loc[RUNS[3]]
+    assert snn["synops_per_image"] == pytest.approx(2237943.86, rel=1e-6)
+    assert snn["spikes_per_image"] == pytest.approx(8610.97, rel=1e-5)
+    # synops / connections of conv2, fc1 and fc2 (the spike-fed layers)
+    assert snn["spikes_per_synapse"] == pytest.approx(2237943.8618 / (3276800 + 802816 + 2560))
+
+
+def test_plots_are_png(study):
+    for name in PLOTS:
+        data = (study / f"{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000, name
+
+
+def test_recommendations_rest_on_numbers(study):
+    readme = (study / "README.md").read_text()
+    recs = readme.split("## Recommendations")[1].split("\n## ")[0]
+    lines = [line for line in recs.splitlines() if line.startswith("- ")]
+    assert len(lines) == 5 + 3 + 5  # energy per hardware, latency per target, SNN vs ANN
+    assert all(" uJ" in line or " us " in line for line in lines)
+
+
+def test_report_is_reproducible(study):
+    before = (study / "README.md").read_text()
+    main(["--study-dir", str(study)])
+    assert (study / "README.md").read_text() == before
+
+
+def test_empty_study_says_so(tmp_path):
+    (tmp_path / "runs").mkdir()
+    main(["--study-dir", str(tmp_path)])
+    readme = (tmp_path / "README.md").read_text()
+    assert "No eligible trials yet" in readme and "no finished trial folder" in readme
+
+
+def test_missing_study_dir_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        main(["--study-dir", str(tmp_path / "nope")])
