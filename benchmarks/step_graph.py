@@ -33,6 +33,7 @@ from export.step_graph import STATE_NAMES, StepModule, export_graph
 from model.network import build_model
 from model.quantizers import pixels
 from model.spec import WEIGHT_BITS, ModelSpec
+from model.timesteps import run_timesteps
 
 SEED = 0
 ENGINES = ("pytorch-step", "pytorch-forward", "qonnx", "onnxruntime")
@@ -49,36 +50,38 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
     session = ort.InferenceSession(str(standard_path(graph_path)),
                                    providers=["CPUExecutionProvider"])
     shapes = [graph.get_tensor_shape(f"in_{name}") for name in STATE_NAMES]
-    divisor = spec.timesteps if spec.readout == "mean" else 1  # as SpikingCNN.forward reads out
+
+    def step_module_step(x: torch.Tensor, states: list) -> tuple[torch.Tensor, list]:
+        logits, *states = step_module(x, *states)
+        return logits, states
 
     @torch.no_grad()
     def pytorch_step(x: torch.Tensor) -> np.ndarray:
-        states, total = [torch.zeros(shape) for shape in shapes], 0.0
-        for _ in range(spec.timesteps):
-            logits, *states = step_module(x, *states)
-            total = total + logits
-        return (total / divisor).numpy()[0]
+        states = [torch.zeros(shape) for shape in shapes]
+        logits, _ = run_timesteps(step_module_step, [x] * spec.timesteps, states, spec)
+        return logits.numpy()[0]
 
     @torch.no_grad()
     def pytorch_forward(x: torch.Tensor) -> np.ndarray:
         return model(x).numpy()[0]
 
     def graph_steps(run_step: Callable[[dict], dict]) -> Engine:
+        def step(x: np.ndarray, states: list) -> tuple[np.ndarray, list]:
+            feed = dict(zip((f"in_{n}" for n in STATE_NAMES), states, strict=True))
+            out = run_step({"x": x, **feed})
+            return out["logits_t"], [out[f"out_{n}"] for n in STATE_NAMES]
+
         def run(x: torch.Tensor) -> np.ndarray:
-            feed = {"x": x.numpy(), **{f"in_{n}": np.zeros(s, np.float32)
-                                       for n, s in zip(STATE_NAMES, shapes)}}
-            total = 0.0
-            for _ in range(spec.timesteps):
-                out = run_step(feed)
-                feed.update({f"in_{n}": out[f"out_{n}"] for n in STATE_NAMES})
-                total = total + out["logits_t"]
-            return (total / divisor)[0]
+            states = [np.zeros(s, np.float32) for s in shapes]
+            logits, _ = run_timesteps(step, [x.numpy()] * spec.timesteps, states, spec)
+            return logits[0]
         return run
 
     names = [o.name for o in session.get_outputs()]
     return {"pytorch-step": pytorch_step, "pytorch-forward": pytorch_forward,
             "qonnx": graph_steps(lambda feed: execute_onnx(graph, feed)),
-            "onnxruntime": graph_steps(lambda feed: dict(zip(names, session.run(None, feed))))}
+            "onnxruntime": graph_steps(
+                lambda feed: dict(zip(names, session.run(None, feed), strict=True)))}
 
 
 def time_engine(engine: Engine, images: torch.Tensor, seconds: float) -> tuple[float, list]:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for name, (images_per_s, outputs) in runs.items():
         compared = min(len(outputs), len(reference))
-        same = all(np.array_equal(a, b) for a, b in zip(outputs[:compared], reference))
+        same = all(np.array_equal(a, b) for a, b in zip(outputs[:compared], reference, strict=True))
         results.append({"engine": name, "images_per_s": images_per_s, "images": len(outputs),
                         "logits_identical_to_qonnx": same, "images_compared": compared})
     report = {"benchmark": "exported step graph inference, batch 1, T steps per image",

@@ -45,8 +45,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
-    """Atomically create `path` with `writer(tmp_path)` (e.g. torch.save or DataFrame.to_csv)."""
+def write_with(path: str | Path, writer: Callable[[Path], object]) -> None:
+    """Atomically create `path` with `writer(tmp_path)` (e.g. torch.save or DataFrame.to_csv);
+    what the writer returns is ignored."""
     with atomic_path(path) as tmp:
         writer(tmp)
 

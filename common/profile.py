@@ -137,7 +137,8 @@ def load_profile(path: str | Path) -> dict:
     try:
         profile = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"profile {path} is not valid JSON ({err.__class__.__name__}: {err})") from None
+        raise UserError(
+            f"profile {path} is not valid JSON ({err.__class__.__name__}: {err})") from None
     return validate_profile(profile, source=f"profile {path}")
 
 

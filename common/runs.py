@@ -6,6 +6,7 @@ from pathlib import Path
 from common.errors import UserError
 
 CHECKPOINT = "best.pt"
+EXPORT_DIR = "export"  # a run's exported graphs and their checks
 
 
 def resolve_run(run: str | Path | None, runs_dir: str | Path = "runs") -> Path:
@@ -15,7 +16,8 @@ def resolve_run(run: str | Path | None, runs_dir: str | Path = "runs") -> Path:
         if not path.is_dir():
             raise UserError(f"run folder {path} does not exist")
         if not (path / CHECKPOINT).is_file():
-            raise UserError(f"run folder {path} has no {CHECKPOINT}; has training finished an epoch?")
+            raise UserError(
+                f"run folder {path} has no {CHECKPOINT}; has training finished an epoch?")
         return path
     candidates = sorted(Path(runs_dir).glob(f"*/{CHECKPOINT}"), key=lambda p: p.stat().st_mtime)
     if not candidates:

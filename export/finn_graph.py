@@ -25,10 +25,9 @@ from torch import Tensor, nn
 
 from common.atomic import write_with
 from export.finn_flow import HW_GRAPH_STEPS, OUTPUT_SCALE_KEY, run_build
-from export.verify import FRAME_SEED
-from model.network import rate_frames
 from model.quantizers import PIXEL_SCALE, pixels
 from model.spec import ModelSpec
+from model.timesteps import FRAME_SEED, input_frames, run_timesteps
 
 
 def hw_graph_path(step_graph: Path) -> Path:
@@ -49,8 +48,9 @@ class HardwareGraph:
     """A hardware graph run one frame (timestep) at a time, its state memories carried."""
 
     def __init__(self, path: Path) -> None:
-        import export.finn_lif  # noqa: F401 (registers the LIF layer with qonnx)
         from qonnx.core.modelwrapper import ModelWrapper
+
+        import export.finn_lif  # noqa: F401 (registers the LIF layer with qonnx)
 
         self.model = ModelWrapper(str(path))
         self.lifs = [n for n in self.model.graph.node if n.op_type.startswith("LIF")]
@@ -86,29 +86,30 @@ def check_hw_graph(path: Path, model: nn.Module, spec: ModelSpec, images: Tensor
         report[key] = False
         report["first_mismatch"] = report["first_mismatch"] or what
 
+    def step(numbered: tuple[int, int, Tensor], states: list) -> tuple[np.ndarray, list]:
+        """PyTorch's step and the hardware graph's, compared; both logits stacked."""
+        index, t, frame = numbered
+        with torch.no_grad():
+            logits, states, spikes = model.step(model.conv1(model.encode(frame)), states)
+        context = graph.step(_graph_input(spec, frame))
+        where = f"at t={t} (image {index})"
+        layers = zip(graph.lifs, spikes, states, strict=True)
+        for layer, (node, s, v) in enumerate(layers, start=1):
+            report["hw_spikes"] += int(context[node.output[0]].sum())
+            if not np.array_equal(_channels_last(s), context[node.output[0]]):
+                mismatch("spikes_bit_exact", f"spikes of LIF layer {layer} differ {where}")
+            if not np.array_equal(_channels_last(v) / spec.state_step, context[node.input[1]]):
+                mismatch("membranes_bit_exact", f"membrane {layer} differs {where}")
+        if not np.array_equal(logits.numpy(), context["logits_t"]):
+            mismatch("logits_exact", f"logits differ {where}")
+        return np.stack([logits.numpy()[0], context["logits_t"][0]]), states
+
     for index, image in enumerate(images, start=1):
-        x = pixels(image[None])
-        frames = (x.expand(spec.timesteps, *x.shape) if spec.encoding == "direct"
-                  else rate_frames(x, spec.timesteps, generator))
         graph.start_image()
-        states: list = [None] * len(graph.lifs)
-        sums = [0.0, 0.0]
-        for t, frame in enumerate(frames, start=1):
-            with torch.no_grad():
-                logits, states, spikes = model.step(model.conv1(model.encode(frame)), states)
-            context = graph.step(_graph_input(spec, frame))
-            where = f"at t={t} (image {index})"
-            for layer, (node, s, v) in enumerate(zip(graph.lifs, spikes, states), start=1):
-                report["hw_spikes"] += int(context[node.output[0]].sum())
-                if not np.array_equal(_channels_last(s), context[node.output[0]]):
-                    mismatch("spikes_bit_exact", f"spikes of LIF layer {layer} differ {where}")
-                if not np.array_equal(_channels_last(v) / spec.state_step,
-                                      context[node.input[1]]):
-                    mismatch("membranes_bit_exact", f"membrane {layer} differs {where}")
-            if not np.array_equal(logits.numpy(), context["logits_t"]):
-                mismatch("logits_exact", f"logits differ {where}")
-            sums = [sums[0] + logits.numpy()[0], sums[1] + context["logits_t"][0]]
-        report["identical_predictions"] += int(sums[0].argmax() == sums[1].argmax())
+        frames = [(index, t, frame) for t, frame in
+                  enumerate(input_frames(spec, pixels(image[None]), generator), start=1)]
+        logits, _ = run_timesteps(step, frames, [None] * len(graph.lifs), spec)
+        report["identical_predictions"] += int(logits[0].argmax() == logits[1].argmax())
     report["passed"] = all(report[k] for k in ("spikes_bit_exact", "membranes_bit_exact",
                                                "logits_exact"))
     report["seconds"] = time.perf_counter() - start

@@ -32,15 +32,16 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from qonnx.core.datatype import DataType
-
-from common.errors import UserError
 from finn.custom_op.fpgadataflow import register_custom_op
 from finn.custom_op.fpgadataflow.hls import register_custom_op as register_hls_op
 from finn.custom_op.fpgadataflow.hlsbackend import HLSBackend
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
-from hls.integer_lif import RESETS, IntegerLIF
+from qonnx.core.datatype import DataType
+
+from common.errors import UserError
+from hls.integer_lif import IntegerLIF
 from hw_model.fpga import lif_bram18, lif_luts
+from model.spec import RESETS
 
 KERNEL = Path(__file__).resolve().parents[1] / "hls" / "templates" / "lif.h"
 DOMAIN = "finn.custom_op.fpgadataflow"
@@ -84,15 +85,14 @@ class LIF(HWCustomOp):
         return int(np.prod(self.get_normal_input_shape()))
 
     def get_normal_input_shape(self, ind=0):
-        return tuple(self.get_nodeattr("numInputVectors")) + (self.get_nodeattr("NumChannels"),)
+        return (*self.get_nodeattr("numInputVectors"), self.get_nodeattr("NumChannels"))
 
     def get_normal_output_shape(self, ind=0):
         return self.get_normal_input_shape()
 
     def get_folded_input_shape(self, ind=0):
         pe = self.get_nodeattr("PE")
-        return tuple(self.get_nodeattr("numInputVectors")) + (
-            self.get_nodeattr("NumChannels") // pe, pe)
+        return (*self.get_nodeattr("numInputVectors"), self.get_nodeattr("NumChannels") // pe, pe)
 
     def get_folded_output_shape(self, ind=0):
         return self.get_folded_input_shape()
@@ -168,7 +168,7 @@ class LIF(HWCustomOp):
         return {f"op_lif_{self.onnx_node.name}": self.neurons()}
 
 
-class LIF_hls(LIF, HLSBackend):  # noqa: N801 (FINN's naming: <op>_hls)
+class LIF_hls(LIF, HLSBackend):
     """The LIF layer in HLS: `lif_layer` of hls/templates/lif.h, the kernel of `make hls`."""
 
     def get_nodeattr_types(self):

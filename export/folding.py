@@ -24,10 +24,10 @@ import copy
 import math
 from pathlib import Path
 
+from finn.custom_op.fpgadataflow.hlsbackend import MAX_ALLOWED_AP_INT_W
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
-from finn.custom_op.fpgadataflow.hlsbackend import MAX_ALLOWED_AP_INT_W
 from hw_model.fpga import fold_lif
 
 MVAU_TYPES = ("MVAU", "MVAU_hls", "MVAU_rtl")

@@ -33,11 +33,11 @@ import pandas as pd
 
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
-from common.runs import resolve_run
+from common.runs import EXPORT_DIR, resolve_run
 from export.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
 from export.finn_graph import hw_graph_path
 from export.folding import frames_per_inference, weight_width_limit
-from export.qonnx_export import EXPORT_DIR, graph_name
+from export.qonnx_export import graph_name
 from export.step_graph import read_metadata
 from hw_model.fpga import budget as part_budget
 from hw_model.fpga import mvau_luts

@@ -40,13 +40,13 @@ from sinabs.layers import LIFSqueeze
 from sinabs.nir import _import_sinabs_module
 from torch import Tensor, nn
 
-from model.network import SpikingCNN, build_model, rate_frames
+from model.network import SpikingCNN, build_model
 from model.quantizers import pixels
 from model.spec import FLOAT_BITS, ModelSpec
+from model.timesteps import FRAME_SEED, input_frames, read_out, run_timesteps
 
 MIN_AGREEMENT_PCT = 99.0
 BATCH_IMAGES = 100
-FRAME_SEED = 0
 SINABS_NODES = (nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir.SumPool2d)
 LOADER_ADJUSTMENTS = {
     "entry_point": "sinabs.from_nir calls the deprecated nirtorch.load, which passes "
@@ -141,30 +141,17 @@ class Outputs:
     spikes: list[Tensor]
 
 
-def readout(per_step: Tensor, spec: ModelSpec) -> Tensor:
-    """[T, B, K] output of every step -> the logits (mean or sum over T)."""
-    total = per_step.sum(0)
-    return total / spec.timesteps if spec.readout == "mean" else total
-
-
-def input_frames(images: Tensor, spec: ModelSpec, generator: torch.Generator) -> Tensor:
-    """[T, B, C, H, W]: the pixels every step (direct) or Bernoulli spike frames (rate)."""
-    x = pixels(images)
-    if spec.encoding == "direct":
-        return x.expand(spec.timesteps, *x.shape)
-    return rate_frames(x, spec.timesteps, generator)
-
-
 def run_network(model: SpikingCNN, frames: Tensor) -> Outputs:
     """Our network, step by step (`SpikingCNN.step`, the definition)."""
-    membranes: list[Tensor | None] = [None] * len(model.neurons())
-    outputs, spikes = [], []
-    for frame in frames:
+    spikes = []
+
+    def step(frame: Tensor, membranes: list) -> tuple[Tensor, list]:
         out, membranes, step_spikes = model.step(model.conv1(model.encode(frame)), membranes)
-        outputs.append(out)
         spikes.append(step_spikes)
-    return Outputs(readout(torch.stack(outputs), model.spec),
-                   [torch.stack(layer) for layer in zip(*spikes)])
+        return out, membranes
+
+    logits, _ = run_timesteps(step, frames, [None] * len(model.neurons()), model.spec)
+    return Outputs(logits, [torch.stack(layer) for layer in zip(*spikes, strict=True)])
 
 
 def run_graph(net: nn.Module, layers: list[str], spec: ModelSpec, frames: Tensor) -> Outputs:
@@ -183,7 +170,8 @@ def run_graph(net: nn.Module, layers: list[str], spec: ModelSpec, frames: Tensor
     def per_step(x: Tensor) -> Tensor:
         return x.unflatten(0, (batch, steps)).transpose(0, 1)
 
-    return Outputs(readout(per_step(out), spec), [per_step(seen[name]) for name in layers])
+    return Outputs(read_out(per_step(out).sum(0), spec),
+                   [per_step(seen[name]) for name in layers])
 
 
 @dataclass
@@ -209,7 +197,7 @@ class Agreement:
         self.graph_correct += int((theirs == labels).sum())
         difference = (reference.logits - graph.logits).abs().max()
         self.max_logit_difference = max(self.max_logit_difference, float(difference))
-        for name, a, b in zip(self.layers, reference.spikes, graph.spikes):
+        for name, a, b in zip(self.layers, reference.spikes, graph.spikes, strict=True):
             self._add(self.equal, name, int((a == b).sum()))
             self._add(self.entries, name, a.numel())
             self._add(self.reference_spikes, name, float(a.sum()))
@@ -280,9 +268,9 @@ def compare(net: nn.Module, layers: list[str], references: list[SpikingCNN], ima
     with torch.no_grad():
         for first in range(0, len(images), BATCH_IMAGES):
             batch = slice(first, first + BATCH_IMAGES)
-            frames = input_frames(images[batch], spec, generator)
+            frames = input_frames(spec, pixels(images[batch]), generator)
             in_graph = run_graph(net, layers, spec, frames)
-            for reference, agreement in zip(references, agreements):
+            for reference, agreement in zip(references, agreements, strict=True):
                 agreement.add(run_network(reference, frames), in_graph, labels[batch])
     return [agreement.report() for agreement in agreements]
 

@@ -35,6 +35,7 @@ the graph's metadata under `not_represented` and printed by the command.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -47,13 +48,13 @@ from torch import nn
 
 from common.atomic import write_json, write_with
 from common.errors import CheckFailed, UserError, run_cli
+from common.runs import EXPORT_DIR
 from export.nir_check import check_round_trip, summary
 from model.network import SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import FLOAT_BITS, ModelSpec
 from quant_training.trained_run import TrainedRun, add_run_arguments
 
-EXPORT_DIR = "export"
 GRAPH_FILE = "model.nir"
 CHECK_FILE = "nir_check.json"
 FORMAT = "qsnn-nir/1"
@@ -142,8 +143,7 @@ def nir_graph(model: SpikingCNN) -> nir.NIRGraph:
             nodes[f"{stage.name}_spikes"] = nir.Threshold(
                 threshold=np.full(shape, POOL_THRESHOLD, np.float32))
     nodes["output"] = nir.Output(output_type=np.array(shape))
-    names = list(nodes)
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])),
+    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(nodes)),
                         metadata=_graph_metadata(model))
 
 

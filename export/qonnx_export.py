@@ -18,12 +18,11 @@ import torch
 
 from common.atomic import write_json
 from common.errors import UserError, run_cli
+from common.runs import EXPORT_DIR
 from export.finn_graph import check_hw_graph, write_hw_graph
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
 from quant_training.trained_run import TrainedRun, add_run_arguments
-
-EXPORT_DIR = "export"
 
 
 def graph_name(kind: str) -> str:

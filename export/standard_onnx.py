@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.transformation.base import Transformation
 
 from common.errors import UserError
 
@@ -30,51 +32,54 @@ def standard_path(qonnx_path: str | Path) -> Path:
     return qonnx_path.with_name(qonnx_path.name.replace(".qonnx.onnx", ".onnx"))
 
 
-def lower_to_standard_onnx(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of `model` with every Quant / BipolarQuant node replaced by standard operators."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    nodes: list[onnx.NodeProto] = []
-    for index, node in enumerate(graph.node):
-        if node.domain != QONNX_DOMAIN:
-            nodes.append(node)
-        elif node.op_type == "Quant":
-            nodes += _quant(node, constants, graph, f"lowered{index}")
-        elif node.op_type == "BipolarQuant":
-            nodes += _bipolar(node, graph, f"lowered{index}")
-        else:
-            raise UserError(f"no standard-ONNX form for QONNX operator {node.op_type}")
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {name for node in nodes for name in node.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    standard = ("", "ai.onnx")
-    opsets = [o for o in model.opset_import if o.domain not in (QONNX_DOMAIN, *standard)]
-    version = max([MIN_OPSET] + [o.version for o in model.opset_import if o.domain in standard])
-    del model.opset_import[:]
-    model.opset_import.extend([helper.make_opsetid("", version), *opsets])
-    onnx.checker.check_model(model)
-    return model
+class LowerToStandardONNX(Transformation):
+    """Every Quant / BipolarQuant node -> the standard operators that define it (above), in one
+    pass; the default opset becomes at least MIN_OPSET and the QONNX opset import goes. The
+    Quant nodes' bit-width constants are left unused (ModelWrapper.transform's cleanup removes
+    them). Another QONNX operator, or a Quant without a standard form, is a UserError."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        graph = model.graph
+        if not any(node.domain == QONNX_DOMAIN for node in graph.node):
+            return model, False
+        nodes: list[onnx.NodeProto] = []
+        for index, node in enumerate(graph.node):
+            if node.domain != QONNX_DOMAIN:
+                nodes.append(node)
+            elif node.op_type == "Quant":
+                nodes += _quant(model, node, f"lowered{index}")
+            elif node.op_type == "BipolarQuant":
+                nodes += _bipolar(model, node, f"lowered{index}")
+            else:
+                raise UserError(f"no standard-ONNX form for QONNX operator {node.op_type}")
+        del graph.node[:]
+        graph.node.extend(nodes)
+        opset_imports = model.model.opset_import
+        standard = ("", "ai.onnx")
+        others = [o for o in opset_imports if o.domain not in (QONNX_DOMAIN, *standard)]
+        version = max([MIN_OPSET] + [o.version for o in opset_imports if o.domain in standard])
+        del opset_imports[:]
+        opset_imports.extend([helper.make_opsetid("", version), *others])
+        onnx.checker.check_model(model.model)
+        return model, True
 
 
-def _quant(node: onnx.NodeProto, constants: dict, graph: onnx.GraphProto,
-           prefix: str) -> list[onnx.NodeProto]:
+def _quant(model: ModelWrapper, node: onnx.NodeProto, prefix: str) -> list[onnx.NodeProto]:
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     mode = attrs.get("rounding_mode", b"ROUND")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     x, scale, zero, bits = node.input
-    if mode.upper() not in ("ROUND", "HALF_EVEN") or bits not in constants:
+    width = model.get_initializer(bits)
+    if mode.upper() not in ("ROUND", "HALF_EVEN") or width is None:
         raise UserError(f"Quant node {node.name}: only rounding_mode ROUND with a constant bit "
                         f"width has a standard-ONNX form (got {mode}, bit width {bits})")
-    signed, narrow, width = attrs.get("signed", 1), attrs.get("narrow", 0), int(constants[bits])
+    signed, narrow, width = attrs.get("signed", 1), attrs.get("narrow", 0), int(width)
     low = -(2 ** (width - 1)) + narrow if signed else 0
     high = 2 ** (width - 1) - 1 if signed else 2**width - 1 - narrow
-    low_name = _constant(graph, f"{prefix}_min", low)
-    high_name = _constant(graph, f"{prefix}_max", high)
-    zero_is_0 = zero in constants and not np.any(constants[zero])
+    low_name = _constant(model, f"{prefix}_min", low)
+    high_name = _constant(model, f"{prefix}_max", high)
+    zero_value = model.get_initializer(zero)
+    zero_is_0 = zero_value is not None and not np.any(zero_value)
     out = node.output[0]
     ops = [helper.make_node("Div", [x, scale], [f"{prefix}_scaled"])]
     shifted = f"{prefix}_scaled"
@@ -91,15 +96,15 @@ def _quant(node: onnx.NodeProto, constants: dict, graph: onnx.GraphProto,
     return ops
 
 
-def _bipolar(node: onnx.NodeProto, graph: onnx.GraphProto, prefix: str) -> list[onnx.NodeProto]:
+def _bipolar(model: ModelWrapper, node: onnx.NodeProto, prefix: str) -> list[onnx.NodeProto]:
     x, scale = node.input
-    zero, one, minus_one = (_constant(graph, f"{prefix}_{n}", v)
+    zero, one, minus_one = (_constant(model, f"{prefix}_{n}", v)
                             for n, v in (("zero", 0), ("one", 1), ("minus_one", -1)))
     return [helper.make_node("GreaterOrEqual", [x, zero], [f"{prefix}_fired"]),
             helper.make_node("Where", [f"{prefix}_fired", one, minus_one], [f"{prefix}_sign"]),
             helper.make_node("Mul", [f"{prefix}_sign", scale], [node.output[0]])]
 
 
-def _constant(graph: onnx.GraphProto, name: str, value: float) -> str:
-    graph.initializer.append(numpy_helper.from_array(np.array(value, np.float32), name))
+def _constant(model: ModelWrapper, name: str, value: float) -> str:
+    model.set_initializer(name, np.array(value, np.float32))
     return name

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from common.atomic import write_with
 from common.errors import UserError
-from export.standard_onnx import lower_to_standard_onnx, standard_path
+from export.standard_onnx import LowerToStandardONNX, standard_path
 from model.network import SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
@@ -93,16 +93,16 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
         graph = cleanup_model(ModelWrapper(str(tmp)))
         if spec.kind == "snn" and spec.encoding == "rate":  # spike frames: tell FINN the type
             graph.set_tensor_datatype(graph.graph.input[0].name, DataType["BINARY"])
-        for tensor, name in zip(graph.graph.input, names_in):
+        for tensor, name in zip(graph.graph.input, names_in, strict=True):
             graph.rename_tensor(tensor.name, f"in_{name}" if name in STATE_NAMES else name)
-        for tensor, name in zip(graph.graph.output, names_out):
+        for tensor, name in zip(graph.graph.output, names_out, strict=True):
             graph.rename_tensor(tensor.name, f"out_{name}" if name in STATE_NAMES else name)
         onnx.helper.set_model_props(graph.model, {METADATA_KEY: json.dumps(meta)})
         graph.save(str(tmp))
 
     write_with(path, write)
-    standard = lower_to_standard_onnx(onnx.load(str(path)))
-    write_with(standard_path(path), lambda tmp: onnx.save(standard, str(tmp)))
+    standard = ModelWrapper(str(path)).transform(LowerToStandardONNX())
+    write_with(standard_path(path), lambda tmp: standard.save(str(tmp)))
     return meta
 
 

@@ -19,12 +19,11 @@ from torch import Tensor, nn
 from common.errors import CheckFailed
 from export.standard_onnx import standard_path
 from export.step_graph import STATE_NAMES
-from model.network import rate_frames
 from model.quantizers import pixels
 from model.spec import ModelSpec
+from model.timesteps import FRAME_SEED, input_frames, run_timesteps
 
 LOGIT_TOLERANCE = 1e-5
-FRAME_SEED = 0
 
 
 class VerificationError(CheckFailed):
@@ -66,7 +65,7 @@ class _Graphs:
         from qonnx.core.onnx_exec import execute_onnx
 
         context = execute_onnx(self.graph, feed, return_full_exec_context=True)
-        for name, value in zip(self.outputs, self.session.run(None, feed)):
+        for name, value in zip(self.outputs, self.session.run(None, feed), strict=True):
             if not np.array_equal(value, context[name]):
                 self.tally.onnxruntime_exact = False
                 self.tally.mismatch(f"onnxruntime differs from qonnx in {name} {where}")
@@ -81,7 +80,7 @@ def verify_graph(graph_path, model: nn.Module, spec: ModelSpec, images: Tensor,
     tally = _Tally()
     graph = _Graphs(graph_path, tally)
     frames = torch.Generator().manual_seed(FRAME_SEED)
-    for image, label in zip(images, labels):
+    for image, label in zip(images, labels, strict=True):
         x = pixels(image[None])
         if spec.kind == "snn":
             graph_logits, torch_logits = _run_steps(graph, model, spec, x, frames, tally)
@@ -121,25 +120,28 @@ def _run_ann(graph: _Graphs, model: nn.Module, x: Tensor) -> tuple[np.ndarray, n
 
 def _run_steps(graph: _Graphs, model, spec: ModelSpec, x: Tensor, frames: torch.Generator,
                tally: _Tally) -> tuple[np.ndarray, np.ndarray]:
+    """Both engines in lockstep over T steps, states and spikes compared at every step;
+    returns (graph logits, torch logits)."""
     spike_nodes = [n.output[0] for n in graph.graph.graph.node if n.op_type == "BipolarQuant"]
     torch_states = [torch.zeros(1, *s) for s in _shapes(graph.graph)]
-    graph_states = [s.numpy() for s in torch_states]
-    torch_sum, graph_sum = 0.0, 0.0
-    inputs = (x.expand(spec.timesteps, *x.shape) if spec.encoding == "direct"
-              else rate_frames(x, spec.timesteps, frames))
-    for t, frame in enumerate(inputs):
+
+    def step(numbered: tuple[int, Tensor], states: tuple[list, list]):
+        (t, frame), (torch_states, graph_states) = numbered, states
         with torch.no_grad():  # StepModule's computation, with the spikes it passes through
             torch_logits, torch_states, spikes = model.step(model.conv1(model.encode(frame)),
                                                             torch_states)
-        feed = {"x": frame.numpy(), **{f"in_{n}": s for n, s in zip(STATE_NAMES, graph_states)}}
+        feed = {"x": frame.numpy(),
+                **{f"in_{n}": s for n, s in zip(STATE_NAMES, graph_states, strict=True)}}
         context = graph.run(feed, f"at t={t + 1} (image {tally.images + 1})")
         graph_states = [context[f"out_{n}"] for n in STATE_NAMES]
         _compare_states(t, graph_states, torch_states, tally)
         _compare_spikes(t, [(context[name] + 1) / 2 for name in spike_nodes], spikes, tally)
-        torch_sum = torch_sum + torch_logits.numpy()[0]
-        graph_sum = graph_sum + context["logits_t"][0]
-    scale = 1 / spec.timesteps if spec.readout == "mean" else 1.0
-    return graph_sum * scale, torch_sum * scale
+        both = np.stack([context["logits_t"][0], torch_logits.numpy()[0]])
+        return both, (torch_states, graph_states)
+
+    logits, _ = run_timesteps(step, enumerate(input_frames(spec, x, frames)),
+                              (torch_states, [s.numpy() for s in torch_states]), spec)
+    return logits[0], logits[1]
 
 
 def _shapes(graph) -> list[list[int]]:
@@ -147,7 +149,7 @@ def _shapes(graph) -> list[list[int]]:
 
 
 def _compare_states(t: int, graph_states, torch_states, tally: _Tally) -> None:
-    for name, g, p in zip(STATE_NAMES, graph_states, torch_states):
+    for name, g, p in zip(STATE_NAMES, graph_states, torch_states, strict=True):
         if not np.array_equal(g, p.numpy()):
             tally.membranes_exact = False
             tally.mismatch(f"{name} differs at t={t + 1} (max {np.abs(g - p.numpy()).max():.3g})")
@@ -158,7 +160,7 @@ def _compare_spikes(t: int, graph_spikes, torch_spikes, tally: _Tally) -> None:
         tally.spikes_exact = False
         tally.mismatch(f"{len(graph_spikes)} spike tensors in the graph, {len(torch_spikes)} LIFs")
         return
-    for layer, (g, p) in enumerate(zip(graph_spikes, torch_spikes), start=1):
+    for layer, (g, p) in enumerate(zip(graph_spikes, torch_spikes, strict=True), start=1):
         tally.spikes_compared += 1
         if not np.array_equal(g, p.numpy()):
             tally.spikes_exact = False

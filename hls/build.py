@@ -18,7 +18,8 @@ import torch
 
 from common.atomic import atomic_dir, write_json
 from common.errors import UserError, run_cli
-from export.qonnx_export import EXPORT_DIR, graph_name
+from common.runs import EXPORT_DIR
+from export.qonnx_export import graph_name
 from export.step_graph import state_shapes
 from export.verify import VerificationError
 from hls.csim import compare, compile_csim, input_frames, qonnx_reference, run_csim, torch_reference

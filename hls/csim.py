@@ -10,10 +10,10 @@ import torch
 
 from common.errors import UserError
 from export.step_graph import STATE_NAMES, StepModule, state_shapes
-from export.verify import FRAME_SEED
-from model.network import rate_frames
+from model import timesteps
 from model.quantizers import pixels
 from model.spec import ModelSpec
+from model.timesteps import FRAME_SEED
 
 EXECUTABLE = "csim"
 
@@ -34,9 +34,11 @@ def compile_csim(project: Path) -> Path:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     except FileNotFoundError:
-        raise UserError("g++ was not found; install a C++ compiler (Debian: build-essential)") from None
+        raise UserError("g++ was not found; install a C++ compiler (Debian: build-essential)"
+                        ) from None
     if done.returncode != 0:
-        first = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr[:200])
+        first = next((line for line in done.stderr.splitlines() if "error" in line),
+                     done.stderr[:200])
         raise UserError(f"C simulation did not compile: {first}")
     return project / EXECUTABLE
 
@@ -47,7 +49,8 @@ def input_frames(spec: ModelSpec, images: torch.Tensor) -> np.ndarray:
     if spec.encoding == "direct":
         return images[:, None].repeat(1, spec.timesteps, 1, 1, 1).numpy().astype(np.uint8)
     generator = torch.Generator().manual_seed(FRAME_SEED)
-    frames = [rate_frames(pixels(image[None]), spec.timesteps, generator)[:, 0] for image in images]
+    frames = [timesteps.input_frames(spec, pixels(image[None]), generator)[:, 0]
+              for image in images]
     return torch.stack(frames).numpy().astype(np.uint8)
 
 
@@ -74,21 +77,15 @@ def run_csim(executable: Path, frames: np.ndarray, shapes: list[list[int]],
 
 def torch_reference(model, spec: ModelSpec, frames: np.ndarray) -> dict[str, np.ndarray]:
     """PyTorch on the same frames: membrane codes (V / step) and fc2 outputs per step."""
-    step = StepModule(model.eval().cpu())
-    shapes = state_shapes(step.snn)
-    out: dict[str, list] = {name: [] for name in (*STATE_NAMES, "logits")}
-    with torch.no_grad():
-        for image_frames in torch.from_numpy(frames):
-            states = [torch.zeros(1, *shape) for shape in shapes]
-            per_step: dict[str, list] = {name: [] for name in out}
-            for frame in image_frames:
-                logits, *states = step(step_input(spec, frame[None]), *states)
-                for name, state in zip(STATE_NAMES, states):
-                    per_step[name].append((state[0] / spec.state_step).flatten().numpy())
-                per_step["logits"].append(logits[0].numpy())
-            for name in out:
-                out[name].append(np.stack(per_step[name]))
-    return {name: np.stack(values) for name, values in out.items()}
+    module = StepModule(model.eval().cpu())
+    zeros = [np.zeros((1, *shape), np.float32) for shape in state_shapes(module.snn)]
+
+    def step(x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        with torch.no_grad():
+            logits, *states = module(torch.from_numpy(x), *map(torch.from_numpy, states))
+        return logits.numpy(), [state.numpy() for state in states]
+
+    return _record_steps(step, spec, frames, zeros)
 
 
 def step_input(spec: ModelSpec, frame: torch.Tensor) -> torch.Tensor:
@@ -102,22 +99,34 @@ def qonnx_reference(graph_path: Path, spec: ModelSpec, frames: np.ndarray) -> di
     from qonnx.core.onnx_exec import execute_onnx
 
     graph = ModelWrapper(str(graph_path))
-    shapes = [graph.get_tensor_shape(f"in_{n}") for n in STATE_NAMES]
+    zeros = [np.zeros(graph.get_tensor_shape(f"in_{n}"), np.float32) for n in STATE_NAMES]
+
+    def step(x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        result = execute_onnx(graph, {"x": x, **dict(zip((f"in_{n}" for n in STATE_NAMES),
+                                                         states, strict=True))})
+        return result["logits_t"], [result[f"out_{n}"] for n in STATE_NAMES]
+
+    return _record_steps(step, spec, frames, zeros)
+
+
+def _record_steps(step, spec: ModelSpec, frames: np.ndarray, zeros: list[np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """Run `step` over every image's frames (model.timesteps.run_timesteps) and record, per
+    image and step, the membrane codes (V / step) and the output layer's logits."""
     out: dict[str, list] = {name: [] for name in (*STATE_NAMES, "logits")}
+
+    def recording(frame: np.ndarray, states: list) -> tuple[np.ndarray, list]:
+        logits, states = step(step_input(spec, torch.from_numpy(frame[None])).numpy(), states)
+        for name, state in zip(STATE_NAMES, states, strict=True):
+            out[name][-1].append((state[0] / spec.state_step).flatten())
+        out["logits"][-1].append(logits[0])
+        return logits, states
+
     for image_frames in frames:
-        states = [np.zeros(s, np.float32) for s in shapes]
-        per_step: dict[str, list] = {name: [] for name in out}
-        for frame in image_frames:
-            x = step_input(spec, torch.from_numpy(frame[None]))
-            result = execute_onnx(graph, {"x": x.numpy(), **{f"in_{n}": s for n, s in
-                                                          zip(STATE_NAMES, states)}})
-            states = [result[f"out_{n}"] for n in STATE_NAMES]
-            for name, state in zip(STATE_NAMES, states):
-                per_step[name].append((state[0] / spec.state_step).flatten())
-            per_step["logits"].append(result["logits_t"][0])
         for name in out:
-            out[name].append(np.stack(per_step[name]))
-    return {name: np.stack(values) for name, values in out.items()}
+            out[name].append([])
+        timesteps.run_timesteps(recording, image_frames, zeros, spec)
+    return {name: np.stack([np.stack(steps) for steps in values]) for name, values in out.items()}
 
 
 def compare(csim: dict[str, np.ndarray], reference: dict[str, np.ndarray],

@@ -67,7 +67,7 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
             fan_in=int(np.prod(weights.shape[1:])))
     return IntegerNet(spec, layers, state_frac=int(-math.log2(spec.state_step)),
                       leak_shift=int(-math.log2(spec.beta)),
-                      theta_code=int(round(spec.threshold / spec.state_step)))
+                      theta_code=round(spec.threshold / spec.state_step))
 
 
 def _check_supported(spec: ModelSpec) -> None:

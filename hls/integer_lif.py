@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RESETS = ("subtract", "zero")
-
 
 @dataclass(frozen=True)
 class IntegerLIF:

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     summary, _ = estimate(workloads, ["imc"], {"imc": table}, {"imc": configs})
     seconds = time.perf_counter() - start
-    result = {"benchmark": "hw_model sweep", "profile": args.profile, "configurations": len(summary),
+    result = {"benchmark": "hw_model sweep", "profile": args.profile,
+              "configurations": len(summary),
               "seconds": seconds, "configurations_per_s": len(summary) / seconds,
               "goal_seconds": 2.0, "machine": f"{platform.machine()}, {platform.processor()}",
               "python": platform.python_version()}

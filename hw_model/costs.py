@@ -1,9 +1,14 @@
-"""What every cost model returns, and the small formulas they share."""
+"""What every cost model returns, and the small formulas and unit factors they share."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+
+UJ = 1e6  # pJ per uJ
+US = 1e3  # ns per us
+UM2_PER_MM2 = 1e6
 
 
 @dataclass
@@ -27,7 +32,8 @@ class Costs:
 
     @property
     def total_energy_pj(self) -> np.ndarray:
-        return sum(self.energy_pj.values())
+        """The energy components summed, per row."""
+        return functools.reduce(np.add, self.energy_pj.values())
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,10 @@ class Departure:
     factor: str
 
 
-def linear_in_bits(bits: np.ndarray, at: tuple[float, float], to: tuple[float, float]) -> np.ndarray:
+def linear_in_bits(bits: np.ndarray | float, at: tuple[float, float],
+                   to: tuple[float, float]) -> np.ndarray:
     """y(bits) through the points `at` and `to`; proportional to bits below the first point.
+    An array of the shape of `bits` (0-d for a number).
 
     Used for adders (energy and area grow with width) and, over the partial-product count
     a*w, for array multipliers.

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hw_model.constants import Table
-from hw_model.costs import Costs, Departure, linear_in_bits, ns_per_cycle
+from hw_model.costs import UM2_PER_MM2, Costs, Departure, linear_in_bits, ns_per_cycle
 from hw_model.workload import Workload
 
 NAME = "digital"
@@ -42,7 +42,6 @@ REQUIRED = ("add_int8", "add_int32", "add_fp32", "mult_int8", "mult_int32", "mul
             "area_add_int32", "area_add_fp32", "area_mult_int8", "area_mult_int32",
             "area_mult_fp32", "sram_bit_area", "parallel_units", "neuron_units", "clock_mhz")
 FLOAT = 32
-UM2_PER_MM2 = 1e6
 ANCHOR = ("Horowitz, ISSCC 2014, 45 nm: int8/int32/fp32 add and multiply, 8 KB / 32 KB / 1 MB "
           "SRAM 64-bit reads (tables/digital.toml); memory traffic counted as Lemaire et al., "
           "ICONIP 2022")

@@ -1,38 +1,42 @@
 """Run cost models over workloads and collect tidy tables (units in the column names)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from hw_model import fpga
 from hw_model.constants import Table
 from hw_model.costs import Costs
-from hw_model.targets import ESTIMATORS, TARGETS
+from hw_model.targets import ESTIMATORS, TARGETS, TargetConfig
 from hw_model.workload import Workload
 
-PJ_PER_UJ = 1e6
 
-
-def summary_row(w: Workload, target: str, config, costs: Costs, table: Table) -> dict:
+def summary_row(w: Workload, target: str, config: TargetConfig, costs: Costs,
+                table: Table) -> dict[str, Any]:
     """Totals per inference for one (run, target, config)."""
-    row = {"run": w.run, "kind": w.kind, "timesteps": w.timesteps, "weight_bits": w.weight_bits,
-           "state_bits": w.state_bits, "accuracy_pct": w.accuracy_pct, "target": target,
-           "config": config.label(), "estimator": ESTIMATORS[target],
-           "energy_pj": float(costs.total_energy_pj.sum()),
-           "latency_ns": costs.inference_latency_ns,
-           "area_mm2": float(costs.area_mm2.sum()) + costs.shared_area_mm2}
+    row: dict[str, Any] = {
+        "run": w.run, "kind": w.kind, "timesteps": w.timesteps, "weight_bits": w.weight_bits,
+        "state_bits": w.state_bits, "accuracy_pct": w.accuracy_pct, "target": target,
+        "config": config.label(), "estimator": ESTIMATORS[target],
+        "energy_pj": float(costs.total_energy_pj.sum()),
+        "latency_ns": costs.inference_latency_ns,
+        "area_mm2": float(costs.area_mm2.sum()) + costs.shared_area_mm2}
     for part, values in costs.energy_pj.items():
         row[f"energy_{part}_pj"] = float(values.sum())
     row.update(costs.per_inference)
     for resource in ("lut", "bram18", "uram", "dsp"):
         if resource in costs.resources:
             row[resource] = float(costs.resources[resource].sum())
-    if target == "fpga":
-        budget = TARGETS["fpga"].budget(table, config.part)
+    if isinstance(config, fpga.Config):
+        budget = fpga.budget(table, config.part)
         row["fits_part"] = all(row[r] <= budget[r] for r in budget)
     return row
 
 
-def layer_rows(w: Workload, target: str, config, costs: Costs) -> pd.DataFrame:
+def layer_rows(w: Workload, target: str, config: TargetConfig, costs: Costs) -> pd.DataFrame:
     """One row per (layer, timestep) with energy by component, cycles and latency."""
     table = pd.DataFrame({
         "run": w.run, "target": target, "config": config.label(),
@@ -47,8 +51,8 @@ def layer_rows(w: Workload, target: str, config, costs: Costs) -> pd.DataFrame:
     return table
 
 
-def estimate(workloads: list[Workload], targets: list[str], tables: dict[str, Table],
-             configs: dict[str, list]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def estimate(workloads: list[Workload], targets: list[str], tables: Mapping[str, Table],
+             configs: Mapping[str, Sequence[TargetConfig]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary per run x target x config, per-layer rows for each target's first config)."""
     summaries, layers = [], []
     for w in workloads:

@@ -12,7 +12,8 @@ MVAU_hls with resType "lut", weights in BRAM (ram_style auto), no fused activati
     cycles = (MH / PE) (MW / SIMD) vectors
     LUT    = int(300 + 1.1 PE (mult + adder + acc))
              mult  = SIMD (2 ceil((W + A) / 6) - 1) (W + A),  adder = (W + A)(2 SIMD - 1)
-             alpha = log2 MW + W + A - 1 - signed(A),  acc = min(32, ceil(alpha + log2(1 + 2^-alpha) + 1))
+             alpha = log2 MW + W + A - 1 - signed(A)
+             acc   = min(32, ceil(alpha + log2(1 + 2^-alpha) + 1))
     BRAM18 = FINN's step table over depth MW MH / (PE SIMD) and width PE SIMD W
 
 A spiking layer adds the project's LIF layer (export/finn_lif.py), with the formulas below
@@ -50,9 +51,8 @@ from hw_model.workload import Workload
 
 NAME = "fpga"
 PARTS = ("xc7z020", "xczu7ev")
-REQUIRED = tuple(f"{p}_{r}" for p in PARTS for r in ("lut", "bram18", "uram", "dsp",
-                                                       "static_power")) + (
-    "clock_mhz", "lut_power", "bram18_power", "dsp_power", "swu_base_luts")
+REQUIRED = (*(f"{p}_{r}" for p in PARTS for r in ("lut", "bram18", "uram", "dsp", "static_power")),
+            "clock_mhz", "lut_power", "bram18_power", "dsp_power", "swu_base_luts")
 LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT = 2, 3  # ASSUMPTIONS, see the module docstring
 # Widest weight stream FINN's HLS MVAU takes (finn-plus MAX_ALLOWED_AP_INT_W); a wider one
 # keeps its weights inside the layer (internal_embedded), in LUTs when <= 128 words deep.
@@ -273,7 +273,7 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
         embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
         bram = 0 if embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH else mvau_bram18(
             mw, mh, pe, simd, wb)
-        synapse = [mvau_cycles(mw, mh, pe, simd, vectors)] + input_stages(layer, i, layer_target)
+        synapse = [mvau_cycles(mw, mh, pe, simd, vectors), *input_stages(layer, i, layer_target)]
         every_step = pool_stages(layer, i, target)
         if layer["is_lif"][i]:
             s, neurons = int(layer["state_bits"][i]), int(layer["neurons"][i])

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hw_model.constants import Table
-from hw_model.costs import Costs, Departure, ns_per_cycle
+from hw_model.costs import UM2_PER_MM2, Costs, Departure, ns_per_cycle
 from hw_model.workload import Workload
 
 NAME = "imc"
@@ -84,7 +84,6 @@ DEPARTURES = (
               "ours (module docstring)", "not comparable with SpikeSim's area and latency"),
 )
 REFERENCE_X = 64
-UM2_PER_MM2 = 1e6
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,8 @@ def pe_cycle_energy_pj(table: Table, crossbar: int, kernel: np.ndarray | int,
     }
 
 
-def pe_area_um2(table: Table, crossbar: int, kernel: np.ndarray | int, adc_bits: int):
+def pe_area_um2(table: Table, crossbar: int, kernel: np.ndarray | int,
+                adc_bits: int) -> np.ndarray:
     c = crossbar / table.v("columns_per_adc")
     xbar = table.v("xbar_area") * (crossbar / REFERENCE_X) ** 2
     adc = table.v("adc_area") * _adc_scale(table, adc_bits)
@@ -147,7 +147,8 @@ def layer_pes(w: Workload, config: Config) -> np.ndarray:
     layer = w.layer
     c_in = layer["fan_in"] / layer["kernel"] ** 2
     cells = np.ceil(layer["weight_bits"] / config.cell_bits)
-    return np.ceil(c_in / config.crossbar) * np.ceil(layer["out_channels"] / config.crossbar) * cells
+    tiles = np.ceil(c_in / config.crossbar) * np.ceil(layer["out_channels"] / config.crossbar)
+    return tiles * cells
 
 
 def evaluate(w: Workload, config: Config, table: Table) -> Costs:

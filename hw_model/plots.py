@@ -7,13 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from common.atomic import write_with  # noqa: E402
-
-UJ = 1e6  # pJ per uJ
-US = 1e3  # ns per us
+from common.atomic import write_with
+from hw_model.costs import UJ
 
 
 def pareto_front(points: pd.DataFrame, cost: str, value: str) -> pd.DataFrame:
@@ -27,16 +27,16 @@ def pareto_front(points: pd.DataFrame, cost: str, value: str) -> pd.DataFrame:
     return ordered.loc[keep]
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 
-def _per_target_axes(targets: list[str], title: str):
+def _per_target_axes(targets: list[str], title: str) -> tuple[Figure, dict[str, Axes]]:
     fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 4), squeeze=False)
     fig.suptitle(title)
-    return fig, dict(zip(targets, axes[0]))
+    return fig, dict(zip(targets, axes[0], strict=True))
 
 
 def metric_vs_timesteps(summary: pd.DataFrame, column: str, scale: float, unit: str,
@@ -50,7 +50,7 @@ def metric_vs_timesteps(summary: pd.DataFrame, column: str, scale: float, unit: 
                                                                             "config"]):
             group = group.sort_values("timesteps")
             ax.plot(group["timesteps"], group[column] / scale, "o-",
-                    label=f"SNN {bits}-bit{_config_note(rows, config)}")
+                    label=f"SNN {bits}-bit{_config_note(rows, str(config))}")
         for _, ann in rows[rows["kind"] == "ann"].iterrows():
             ax.axhline(ann[column] / scale, ls="--", color="gray",
                        label=f"ANN {ann['weight_bits']}-bit{_config_note(rows, ann['config'])}")
@@ -67,7 +67,7 @@ def accuracy_vs_energy(summary: pd.DataFrame, path: Path) -> None:
         rows = summary[summary["target"] == target]
         for kind, group in rows.groupby("kind"):
             ax.scatter(group["energy_pj"] / UJ, group["accuracy_pct"], s=14, alpha=0.6,
-                       label=kind.upper())
+                       label=str(kind).upper())
         front = pareto_front(rows, "energy_pj", "accuracy_pct")
         ax.step(front["energy_pj"] / UJ, front["accuracy_pct"], where="post", color="black",
                 lw=1, label="Pareto front")
@@ -106,7 +106,7 @@ def break_even(summary: pd.DataFrame, path: Path) -> None:
                 continue
             snn = snn.sort_values("timesteps")
             ax.plot(snn["timesteps"], snn["energy_pj"] / ann["energy_pj"].min(), "o-",
-                    label=f"{bits}-bit{_config_note(rows, config)}")
+                    label=f"{bits}-bit{_config_note(rows, str(config))}")
         ax.axhline(1.0, color="black", lw=1, ls="--", label="break-even")
         ax.set(title=target, xlabel="timesteps T", ylabel="SNN / ANN energy", yscale="log")
         ax.legend(fontsize=8)

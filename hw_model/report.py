@@ -15,16 +15,17 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from common.atomic import write_json, write_text, write_with
 from common.errors import run_cli
 from hw_model import finn_reports, plots
+from hw_model.costs import UJ, US
 from hw_model.estimate import estimate
 from hw_model.targets import ESTIMATORS, TARGETS, load_target_table, parse_targets, target_configs
 from hw_model.workload import find_profiles, load_workloads
 
-UJ, US = 1e6, 1e3
 TIE = 1e-9  # relative: energies this close are a tie (float sums of the same PE cycles)
 
 
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", nargs="+", default=None, help="run folders or profile.json files")
     p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--targets", default=",".join(TARGETS), help="comma list of " + ", ".join(TARGETS))
+    p.add_argument("--targets", default=",".join(TARGETS),
+                   help="comma list of " + ", ".join(TARGETS))
     p.add_argument("--sweep", action="store_true", help="sweep each target's hardware grid")
     p.add_argument("--out", default=None, help="output folder (default reports/hw[_sweep])")
     return p.parse_args(argv)
@@ -94,9 +96,11 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
              "Energy per inference in uJ, latency per inference in us, area in mm2; every "
              "number is an analytic estimate from the estimator named beside it, fed with the "
              "measured workload profile (mean per test image). Compare absolute numbers only "
-             "within one estimator.", "", "| target | estimator |", "|---|---|"]
-    lines += [f"| {t} | {ESTIMATORS[t]} |" for t in summary["target"].unique()]
-    lines += ["", "## Per inference, default configuration per target", "",
+             "within one estimator.", ""]
+    estimators = pd.DataFrame({"target": summary["target"].unique()})
+    estimators["estimator"] = estimators["target"].map(ESTIMATORS)
+    lines += [estimators.to_markdown(index=False), "",
+              "## Per inference, default configuration per target", "",
               "IMC at SpikeSim's operating point in each activity mode: `dense` (SpikeSim), "
               "`event-array` (default: only the crossbar arrays follow the activity) and "
               "`event` (OPTIMISTIC); the SNN/ANN comparison holds per mode.", "",
@@ -106,25 +110,21 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
         lines += ["", "## FINN's own estimates vs the analytic model", "",
                   f"From `make fpga-estimate` ({finn_reports.ESTIMATOR}); the analytic model is "
                   "evaluated at the same part, clock and target. Ratios are analytic / FINN; "
-                  "`unestimated_layers` counts layers FINN could not estimate (float operations).",
-                  "", _table(finn, ["run", "config", "lut", "analytic_lut", "lut_analytic_over_finn",
-                                    "bram18", "analytic_bram18", "bram18_analytic_over_finn",
-                                    "cycles_per_timestep", "analytic_cycles_per_timestep",
-                                    "cycles_analytic_over_finn", "latency_us",
-                                    "analytic_latency_us",
-                                    "latency_analytic_over_finn", "unestimated_layers",
-                                    "energy_uJ", "fits_part"])]
+                  "`unestimated_layers` counts layers FINN could not estimate (float "
+                  "operations).", "", _table(finn, FINN_COLUMNS)]
     if sweep is not None:
         lines += ["", f"## Sweep: {len(sweep)} (run, target, configuration) points", "",
                   "Lowest-energy configuration per run and target (ties: lowest latency; FPGA: "
                   "only configurations that fit their part):", "", _table(best_configs(sweep))]
-    lines += ["", "## What the models assume", ""] + assumption_lines(targets)
-    lines += ["", "## Plots", ""] + [f"![{name}]({name}.png)" for name in (
+    lines += ["", "## What the models assume", "", *assumption_lines(targets)]
+    lines += ["", "## Plots", ""]
+    lines += [f"![{name}]({name}.png)" for name in (
         "energy_vs_T", "latency_vs_T", "accuracy_vs_energy", "layer_breakdown", "break_even")]
     lines += ["", "## Caveats", "",
               "- FPGA power uses ASSUMED per-resource constants (see report.json and "
               "hw_model/tables/fpga.toml): calibrate with Vivado `report_power` before quoting "
-              "FPGA energy; LUT/BRAM/cycle counts are FINN-R's MVAU formulas plus the departures listed above.",
+              "FPGA energy; LUT/BRAM/cycle counts are FINN-R's MVAU formulas plus the "
+              "departures listed above.",
               "- IMC `dense` mode is SpikeSim's (every PE cycle every timestep: linear in T, "
               "blind to sparsity); `event-array` scales only the crossbar arrays with the "
               "measured synaptic activity; `event` also the ADCs and periphery (OPTIMISTIC).",
@@ -153,23 +153,23 @@ def best_configs(sweep: pd.DataFrame) -> pd.DataFrame:
 
 SUMMARY_COLUMNS = ["run", "timesteps", "weight_bits", "accuracy_pct", "target", "config",
                    "energy_uJ", "latency_us", "area_mm2", "lut", "bram18", "fits_part"]
+FINN_COLUMNS = ["run", "config", "lut", "analytic_lut", "lut_analytic_over_finn", "bram18",
+                "analytic_bram18", "bram18_analytic_over_finn", "cycles_per_timestep",
+                "analytic_cycles_per_timestep", "cycles_analytic_over_finn", "latency_us",
+                "analytic_latency_us", "latency_analytic_over_finn", "unestimated_layers",
+                "energy_uJ", "fits_part"]
 
 
 def _table(rows: pd.DataFrame, columns: list[str] = SUMMARY_COLUMNS) -> str:
+    """A markdown table of those `columns` that `rows` has, with energies in uJ and latencies
+    in us (`energy_uJ`, `latency_us`, `analytic_latency_us` from the pJ / ns columns); floats
+    to 4 significant digits, missing values blank."""
     view = rows.assign(energy_uJ=rows["energy_pj"] / UJ, latency_us=rows["latency_ns"] / US)
     if "analytic_latency_ns" in rows:
         view["analytic_latency_us"] = rows["analytic_latency_ns"] / US
     view = view.reindex(columns=[c for c in columns if c in view.columns])
-    header = "| " + " | ".join(view.columns) + " |"
-    rule = "|" + "---|" * len(view.columns)
-    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in view.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.4g}"
-    return str(value)
+    blanked = view.astype(object).replace({np.nan: None})  # tabulate blanks None, not NaN
+    return blanked.to_markdown(index=False, floatfmt=".4g", missingval="")
 
 
 def _break_even_lines(summary: pd.DataFrame) -> list[str]:
@@ -182,10 +182,10 @@ def _break_even_lines(summary: pd.DataFrame) -> list[str]:
         ann_uj = ann["energy_pj"].min() / UJ
         below = snn["energy_pj"] < ann["energy_pj"].min() * (1 - TIE)
         cheaper = snn[below]["timesteps"].tolist()
+        energies = ", ".join(f"T={t}: {e / UJ:.4g} uJ" for t, e in
+                             zip(snn["timesteps"], snn["energy_pj"], strict=True))
         lines.append(f"- {target} {config}, {bits}-bit: ANN {ann_uj:.4g} uJ; SNN cheaper at T in "
-                     f"{cheaper or 'none of the profiled T'} "
-                     f"(SNN: " + ", ".join(f"T={t}: {e / UJ:.4g} uJ" for t, e in
-                                            zip(snn["timesteps"], snn["energy_pj"])) + ")")
+                     f"{cheaper or 'none of the profiled T'} (SNN: {energies})")
     return lines or ["- no ANN profile with matching weight bits among the profiles"]
 
 

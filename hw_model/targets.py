@@ -9,6 +9,7 @@ from hw_model import digital, fpga, imc
 from hw_model.constants import TABLES, Table, load_table
 
 TARGETS: dict[str, ModuleType] = {"digital": digital, "imc": imc, "fpga": fpga}
+TargetConfig = digital.Config | imc.Config | fpga.Config  # one hardware configuration
 ESTIMATORS = {
     "digital": "analytic: Horowitz ISSCC 2014 45 nm op and SRAM energies, Lemaire-style traffic",
     "imc": "analytic: SpikeSim (Moitra et al., TCAD 2023) RRAM crossbar constants, 65 nm",
@@ -30,6 +31,6 @@ def load_target_table(name: str, tables_dir: str | Path = TABLES) -> Table:
     return load_table(Path(tables_dir) / f"{name}.toml", TARGETS[name].REQUIRED)
 
 
-def target_configs(name: str, table: Table, sweep: bool) -> list:
+def target_configs(name: str, table: Table, sweep: bool) -> list[TargetConfig]:
     module = TARGETS[name]
     return module.sweep_configs(table) if sweep else module.default_configs(table)

@@ -1,6 +1,10 @@
 """Leaky integrate-and-fire neurons with a fixed-point membrane, run over all timesteps at once."""
 from __future__ import annotations
 
+import importlib.util
+import os
+from functools import cache
+
 import torch
 from torch import Tensor, nn
 
@@ -62,6 +66,9 @@ class LIF(nn.Module):
     @torch.no_grad()
     def integrate(self, currents: Tensor, membrane: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """`step` T times, without autograd: (spikes, charged membranes V[1..T], V'[T])."""
+        if use_triton(currents):
+            from model import lif_triton
+            return lif_triton.integrate(self, currents, membrane)
         spikes, charged = empty_steps(currents), empty_steps(currents)
         final = torch.empty_like(membrane)
         for b in cache_blocks(currents):
@@ -110,6 +117,10 @@ class LIFSequence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes: Tensor, grad_membrane: Tensor):
         (charged,) = ctx.saved_tensors
+        if use_triton(charged):
+            from model import lif_triton
+            return (*lif_triton.backward(ctx.lif, charged, grad_spikes, grad_membrane, ctx.held),
+                    None, None)
         grad_currents = torch.zeros_like(charged[0]) if ctx.held else empty_steps(charged)
         grad_initial = torch.empty_like(grad_membrane)
         for b in cache_blocks(charged):
@@ -117,6 +128,21 @@ class LIFSequence(torch.autograd.Function):
             grad_initial[b] = _backward_block(ctx.lif, charged[:, b], grad_spikes[:, b],
                                               grad_membrane[b], block, ctx.held)
         return grad_currents, grad_initial, None, None
+
+
+KERNEL = os.environ.get("QSNN_LIF_KERNEL", "auto")  # "triton": force model.lif_triton
+
+
+def use_triton(sequence: Tensor) -> bool:
+    """Run the Triton kernels (model.lif_triton) for a float32 sequence on CUDA when triton is
+    installed, or always when KERNEL is "triton" (on a CPU: under TRITON_INTERPRET=1)."""
+    return KERNEL == "triton" or (sequence.is_cuda and sequence.dtype == torch.float32
+                                  and _triton_installed())
+
+
+@cache
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
 
 
 def held(currents: Tensor, steps: int | None) -> Tensor:

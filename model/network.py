@@ -8,8 +8,9 @@ from brevitas import nn as qnn
 from torch import Tensor, nn
 
 from model.lif import LIF
-from model.quantizers import PIXEL_FULL_SCALE, PixelQuant, relu_quant_kwargs, weight_quant_kwargs
+from model.quantizers import PixelQuant, relu_quant_kwargs, weight_quant_kwargs
 from model.spec import FLOAT_BITS, ModelSpec
+from model.timesteps import rate_frames, read_out
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,7 @@ class SpikingCNN(Synapses):
             s1, _ = self.lif1(over_time(self._current1, rate_frames(pixels, steps)))
         s2, _ = self.lif2(over_time(self._current2, s1))
         s3, _ = self.lif3(over_time(self.fc1, FlattenMaps.apply(over_time(self._pool_after, s2))))
-        total = over_time(self.fc2, self.dropout(s3)).sum(0)
-        return total / steps if self.spec.readout == "mean" else total
+        return read_out(over_time(self.fc2, self.dropout(s3)).sum(0), self.spec)
 
     def step(self, current1: Tensor, membranes: list[Tensor | None]
              ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
@@ -161,13 +161,6 @@ class FlattenMaps(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> Tensor:
         maps = grad.reshape(-1, *ctx.shape[2:]).contiguous(memory_format=ctx.layout)
         return maps.unflatten(0, ctx.shape[:2])
-
-
-def rate_frames(pixels: Tensor, timesteps: int, generator: torch.Generator | None = None
-                ) -> Tensor:
-    """Rate encoding: T Bernoulli spike frames [T, B, ...], P(spike) = p / 255 for pixel p."""
-    probability = pixels / PIXEL_FULL_SCALE
-    return torch.bernoulli(probability.expand(timesteps, *pixels.shape), generator=generator)
 
 
 def _relu(bits: int) -> nn.Module:

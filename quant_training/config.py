@@ -69,11 +69,17 @@ class TrainConfig:
 
 
 def run_name(spec: ModelSpec, config: TrainConfig) -> str:
-    """Default run folder name, e.g. snn_mnist_T10_w4_s8_direct_seed0."""
+    """Default run folder name, e.g. snn_mnist_T10_w4_s8_direct_seed0; a recipe other than
+    the default adds e.g. _constant_shift0."""
     if spec.kind == "ann":
         name = f"ann_{config.dataset}_w{spec.weight_bits}"
     else:
         name = (f"snn_{config.dataset}_T{spec.timesteps}_w{spec.weight_bits}"
                 f"_s{spec.state_bits}_{spec.encoding}")
     name += f"_seed{config.seed}"
+    default = TrainConfig(dataset=config.dataset)
+    if config.schedule != default.schedule:
+        name += f"_{config.schedule}"
+    if config.shift_px != default.shift_px:
+        name += f"_shift{config.shift_px}"
     return name + (f"_n{config.limit}" if config.limit else "")

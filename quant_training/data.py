@@ -1,10 +1,10 @@
 """MNIST-class datasets held in memory as uint8 tensors, with a fixed validation split.
 
 Images stay uint8 until a batch is drawn; a batch is float pixels p / 256 (model.quantizers
-.pixels: 8-bit fixed point, which the network's input quantizer reproduces exactly). The validation split is carved from
-the training set with a fixed seed (VAL_SPLIT_SEED), independent of the training seed, so
-every run of a dataset validates on the same images. The test set is only evaluated once,
-at the end of training.
+.pixels: 8-bit fixed point, which the network's input quantizer reproduces exactly). The
+validation split is carved from the training set with a fixed seed (VAL_SPLIT_SEED),
+independent of the training seed, so every run of a dataset validates on the same images.
+The test set is only evaluated once, at the end of training.
 """
 from __future__ import annotations
 
@@ -118,7 +118,8 @@ def random_shift(images: Tensor, max_px: int, generator: torch.Generator | None)
     dy, dx = torch.randint(-max_px, max_px + 1, (2, n, 1), generator=generator)
     rows = (max_px - dy) + torch.arange(height)  # [N, H] rows of the padded image
     cols = (max_px - dx) + torch.arange(width)
-    return padded[torch.arange(n)[:, None, None, None], torch.arange(images.shape[1])[:, None, None],
+    channels = torch.arange(images.shape[1])
+    return padded[torch.arange(n)[:, None, None, None], channels[:, None, None],
                   rows[:, None, :, None], cols[:, None, None, :]]
 
 

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     write_profile(run_dir, profile)
     totals = profile["totals"]
     print(f"{run_dir / PROFILE_JSON}: {profile['images']} images, accuracy "
-          f"{profile['accuracy_pct']:.2f} %, per image: {totals['output_events']:,.0f} output events, "
+          f"{profile['accuracy_pct']:.2f} %, per image: "
+          f"{totals['output_events']:,.0f} output events, "
           f"{totals['synops']:,.0f} ACs, {totals['dense_macs']:,.0f} MACs")
 
 

@@ -4,17 +4,18 @@
 
 Writes runs/<name>/: best.pt (best validation accuracy), last.pt (for --resume), history.csv
 (one row per epoch) and, once training has finished, the best checkpoint's single test pass:
-metrics.json and the workload profile (profile.json, profile.csv; see common/profile.py). Options are validated before anything is written.
+metrics.json and the workload profile (profile.json, profile.csv; see common/profile.py).
+Options are validated before anything is written; every network and training option and its
+default comes from ModelSpec (model/spec.py) and TrainConfig (quant_training/config.py).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ import torch
 
 from common.atomic import write_json, write_with
 from common.cpu_memory import keep_freed_memory
+from common.dataclass_cli import ArgumentParser, add_fields, given
 from common.errors import UserError, run_cli
 from common.runs import CHECKPOINT
 from model.network import build_model
@@ -48,33 +50,35 @@ class Progress:
     history: list[dict] = field(default_factory=list)
 
 
+SPEC_HELP = {
+    "kind": "snn | ann", "timesteps": "T (snn only)", "weight_bits": "2 | 4 | 8 | 32 (= float)",
+    "state_bits": "membrane bits: 4 | 8 | 16 | 32 (= float)", "encoding": "direct | rate",
+    "reset": "subtract | zero", "beta": "membrane leak factor", "threshold": "theta",
+    "state_max": "membrane range +-state_max (a power of two)",
+    "surrogate": "spike-function surrogate gradient", "pool": "after_neuron | before_neuron",
+    "readout": "mean | sum of the output layer over T", "conv_channels": "c1 c2",
+    "hidden": "width of the fully connected hidden layer",
+}
+TRAIN_HELP = {
+    "dataset": "mnist | fashion", "lr": "peak learning rate",
+    "schedule": "cosine | constant (learning rate per epoch)",
+    "shift_px": "random shifts of the training images by up to +-n pixels (0 = off)",
+    "limit": "first n training images", "val_size": "validation images held out of training",
+    "device": "auto | cpu | cuda",
+    "max_minutes": "stop after the epoch that passes this much wall time",
+}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m quant_training.train", description=__doc__,
+    """Options generated from ModelSpec and TrainConfig: their defaults are the only ones."""
+    p = ArgumentParser(prog="python -m quant_training.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    net = p.add_argument_group("network (saved in the checkpoint's model spec)")
-    net.add_argument("--model", default="snn", help="snn | ann")
-    net.add_argument("--timesteps", type=int, default=10, help="T (snn only)")
-    net.add_argument("--weight-bits", type=int, default=8, help="2 | 4 | 8 | 32 (= float)")
-    net.add_argument("--state-bits", type=int, default=8, help="membrane bits: 4|8|16|32 (float)")
-    net.add_argument("--encoding", default="direct", help="direct | rate")
-    net.add_argument("--reset", default="subtract", help="subtract | zero")
-    net.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="any other model spec field, e.g. --set beta=0.25 (repeatable)")
+    add_fields(p.add_argument_group("network (saved in the checkpoint's model spec)"),
+               ModelSpec, SPEC_HELP, aliases={"kind": "model"})
     run = p.add_argument_group("training")
-    run.add_argument("--dataset", default="mnist", help="mnist | fashion")
-    run.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
-    run.add_argument("--epochs", type=int, default=10)
-    run.add_argument("--batch-size", type=int, default=64)
-    run.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    run.add_argument("--schedule", default="cosine", help="cosine | constant (lr per epoch)")
-    run.add_argument("--shift-px", type=int, default=2,
-                     help="random shifts of training images by up to +-n pixels (0 = off)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--limit", type=int, default=None, help="first n training images")
-    run.add_argument("--val-size", type=int, default=5000)
-    run.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    run.add_argument("--max-minutes", type=float, default=None,
-                     help="stop after the epoch that passes this much wall time")
+    add_fields(run, TrainConfig, TRAIN_HELP)
+    run.add_argument("--data-dir", default=None,
+                     help="dataset root (default $QSNN_DATA_DIR or data/)")
     out = p.add_argument_group("output")
     out.add_argument("--runs-dir", default="runs")
     out.add_argument("--name", default=None, help="run folder name (default from the options)")
@@ -83,27 +87,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def spec_from_args(args: argparse.Namespace) -> ModelSpec:
-    values = {"kind": args.model, "weight_bits": args.weight_bits, "state_bits": args.state_bits,
-              "encoding": args.encoding, "reset": args.reset,
-              "timesteps": 1 if args.model == "ann" else args.timesteps}
-    for item in args.set:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise UserError(f"--set {item!r} must look like KEY=VALUE")
-        values[key.strip()] = _parse_value(text)
+    values = given(args, ModelSpec)
+    if values.get("kind") == "ann":
+        values["timesteps"] = 1  # the ANN runs one pass
     return ModelSpec.from_dict(values)
 
 
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    return TrainConfig(**given(args, TrainConfig))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,9 +175,10 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
 
 
 def _history_row(epoch: int, lr: float, train: Result, val: Result) -> dict:
-    return {"epoch": epoch, "lr": lr, "train_loss": train.loss, "train_accuracy_pct": train.accuracy_pct,
-            "val_loss": val.loss, "val_accuracy_pct": val.accuracy_pct,
-            "train_seconds": train.seconds, "train_images_per_s": train.images / train.seconds}
+    return {"epoch": epoch, "lr": lr, "train_loss": train.loss,
+            "train_accuracy_pct": train.accuracy_pct, "val_loss": val.loss,
+            "val_accuracy_pct": val.accuracy_pct, "train_seconds": train.seconds,
+            "train_images_per_s": train.images / train.seconds}
 
 
 def _save_last(run_dir: Path, spec: ModelSpec, config: TrainConfig, model, optimizer,

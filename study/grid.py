@@ -107,7 +107,7 @@ def _product(table: dict) -> list[dict]:
     """Every combination of the listed values (a scalar is a one-value list)."""
     keys = list(table)
     choices = [v if isinstance(v, list) else [v] for v in table.values()]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
 
 
 def _trial(path: Path, where: str, values: dict) -> TrialConfig:

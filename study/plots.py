@@ -8,12 +8,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from common.atomic import write_with  # noqa: E402
-from hw_model.plots import pareto_front  # noqa: E402
+from common.atomic import write_with
+from hw_model.plots import pareto_front
 
 VARIANT = ["dataset", "kind", "weight_bits", "state_bits", "encoding", "reset"]
 FIRING = "firing_rate_pct_"
@@ -36,7 +36,7 @@ def _save(fig, path: Path) -> None:
 def _panels(names: list[str], title: str):
     fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
     fig.suptitle(title)
-    return fig, dict(zip(names, axes[0]))
+    return fig, dict(zip(names, axes[0], strict=True))
 
 
 def _legend(ax) -> None:

@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"report: {study / 'README.md'} (no eligible trials)", file=sys.stderr)
         return
     workloads = load_workloads([t.profile_path for t in trials])
-    rows = pd.DataFrame([trial_row(t, w, reasons[t.name]) for t, w in zip(trials, workloads)])
-    costs = cost_table([(t.name, w) for t, w in zip(trials, workloads) if reasons[t.name] is None])
+    pairs = list(zip(trials, workloads, strict=True))
+    rows = pd.DataFrame([trial_row(t, w, reasons[t.name]) for t, w in pairs])
+    costs = cost_table([(t.name, w) for t, w in pairs if reasons[t.name] is None])
     write_outputs(study, command, rows, costs)
     print(f"report: {study / 'README.md'}", file=sys.stderr)
 
@@ -115,7 +116,8 @@ def trial_row(trial: Trial, w: Workload, reason: str | None) -> dict:
                                     if lif.any() else np.nan),
            "device": trial.trial.get("device"), "host": trial.trial.get("host"),
            "finished_utc": trial.trial.get("finished_utc"), "folder": str(trial.folder)}
-    for name, count, n in zip(np.array(w.layer_names)[lif], spikes[lif], opportunities[lif]):
+    names = np.array(w.layer_names)[lif]
+    for name, count, n in zip(names, spikes[lif], opportunities[lif], strict=True):
         row[FIRING + name] = 100 * count / n
     return row
 
@@ -184,9 +186,8 @@ def write_outputs(study: Path, command: str, rows: pd.DataFrame, costs: pd.DataF
     kept = rows[rows["included"]]
     firing = [c for c in rows.columns if c.startswith(FIRING)]
     configs = aggregate(kept, KEYS, MEASURES + firing)
-    summary = aggregate(costs.merge(kept, on="trial"), KEYS + ["target", "hw", "config",
-                                                                "estimator"],
-                        MEASURES + COST_MEASURES)
+    summary = aggregate(costs.merge(kept, on="trial"),
+                        [*KEYS, "target", "hw", "config", "estimator"], MEASURES + COST_MEASURES)
     be, front = break_even_table(summary), pareto_table(summary)
     recs = recommendations(summary, be)
     write_with(study / "trials.csv", lambda tmp: rows.to_csv(tmp, index=False))
@@ -194,7 +195,7 @@ def write_outputs(study: Path, command: str, rows: pd.DataFrame, costs: pd.DataF
     write_json(study / "report.json", {
         "command": command, "trials": kept["trial"].tolist(),
         "excluded": dict(zip(rows.loc[~rows["included"], "trial"],
-                             rows.loc[~rows["included"], "excluded_because"])),
+                             rows.loc[~rows["included"], "excluded_because"], strict=True)),
         "original_study": original_study(), "published_break_even": {
             "dampfhoffer_spikes_per_synapse": {"source": DAMPFHOFFER[0], "range": DAMPFHOFFER[1:]},
             "yan_spike_rate_pct": {"source": YAN[0], "below": YAN[1], "timesteps": YAN[2]}},

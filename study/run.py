@@ -19,7 +19,7 @@ import os
 import socket
 import sys
 from contextlib import redirect_stderr, redirect_stdout
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -30,7 +30,7 @@ from study.grid import TrialConfig, load_grid
 from study.results import RUN_FILES, STUDY_DIR, is_finished, trial_dir, write_trial
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before ray is imported: nothing leaves the machine
-import ray  # noqa: E402
+import ray
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
@@ -45,10 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--grid", default="cpu", help="smoke | cpu | full, or a grid .toml file")
     p.add_argument("--study-dir", default=str(STUDY_DIR), help="committed results")
     p.add_argument("--runs-dir", default="runs/study", help="run folders (checkpoints)")
-    p.add_argument("--data-dir", default=None, help="dataset root (default $QSNN_DATA_DIR or data/)")
+    p.add_argument("--data-dir", default=None,
+                   help="dataset root (default $QSNN_DATA_DIR or data/)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=None,
-                   help=f"GPU fraction per trial (default {GPU_SHARE} where Ray sees a GPU, else 0)")
+                   help=f"GPU fraction per trial (default {GPU_SHARE} where Ray sees a GPU, "
+                        f"else 0)")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="Ray cluster head host:port (default $RAY_ADDRESS; unset = local Ray)")
     return p.parse_args(argv)
@@ -216,7 +218,7 @@ def train_trial(spec: dict, train_config: dict, data_dir: str, run_dir: str, gri
                             f"; move it away to retrain")
     return {"files": files, "test_accuracy_pct": metrics["test_accuracy_pct"],
             "device": metrics["device"], "host": socket.gethostname(),
-            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def profile(layers: list[dict], steps: list[list[dict]], kind: str = "snn",
     """A valid profile: `steps[i]` are layer i's per-timestep counts (t filled in)."""
     layers = copy.deepcopy(layers)
     timesteps = len(steps[0])
-    for layer, per_t in zip(layers, steps):
+    for layer, per_t in zip(layers, steps, strict=True):
         layer["per_timestep"] = [{**s, "t": t + 1} for t, s in enumerate(per_t)]
         layer["totals"] = {k: sum(s[k] for s in per_t) for k in COUNT_FIELDS}
     return validate_profile({

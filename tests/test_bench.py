@@ -3,10 +3,10 @@ import json
 
 import pytest
 import torch
+from conftest import run_module
 
 from benchmarks.nets import BASELINES, WEIGHTS, bench_spec, build, copy_weights
 from model.quantizers import pixels
-from conftest import run_module
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import subprocess
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ROOT, run_module
+
 from quant_training.checkpoint import read_checkpoint
 
 SMOKE_MIN_TEST_ACCURACY_PCT = 80.0
@@ -43,7 +43,8 @@ def test_make_qat_smoke_run_learns(tmp_path, data_dir):
     (["--weight-bits", "3"], "weight_bits=3 is not supported; allowed: 2, 4, 8, 32"),
     (["--timesteps", "0"], "timesteps=0 must be an integer >= 1"),
     (["--dataset", "cifar"], "dataset='cifar' is not supported"),
-    (["--set", "colour=red"], "unknown model spec key(s) ['colour']"),
+    (["--colour", "red"], "unrecognized arguments: --colour red"),
+    (["--timesteps", "two"], "argument --timesteps: invalid int value: 'two'"),
     (["--epochs", "0"], "epochs=0 must be an integer >= 1"),
     (["--data-dir", "/nonexistent/data"], "MNIST not found in /nonexistent/data/MNIST/raw"),
 ])

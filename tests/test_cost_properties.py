@@ -1,9 +1,9 @@
 """Property-based tests of the cost models on generated workloads (hypothesis)."""
 import numpy as np
+from hand_profiles import conv_layer, linear_layer, profile, step
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hand_profiles import conv_layer, linear_layer, profile, step
 from hw_model import digital, fpga, imc
 from hw_model.targets import load_target_table
 from hw_model.workload import from_profile

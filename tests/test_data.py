@@ -21,7 +21,7 @@ def test_validation_split_is_fixed_disjoint_and_seed_independent(mnist_small, da
 def test_batches_are_pixels_in_unit_range_and_shuffle_with_a_seed(mnist_small):
     x, y = next(batches(mnist_small.train, 32, torch.device("cpu")))
     assert x.shape == (32, 1, 28, 28) and x.dtype == torch.float32 and y.shape == (32,)
-    assert 0 <= x.min() and x.max() <= 1
+    assert x.min() >= 0 and x.max() <= 1
     first = [next(batches(mnist_small.train, 8, torch.device("cpu"),
                           torch.Generator().manual_seed(s)))[1] for s in (1, 1, 2)]
     assert torch.equal(first[0], first[1]) and not torch.equal(first[0], first[2])
@@ -36,7 +36,8 @@ def test_missing_data_folder_says_where_it_looked(tmp_path):
 
 
 def test_unknown_dataset_and_truncated_files(tmp_path, data_dir):
-    with pytest.raises(UserError, match="dataset='cifar' is not supported; allowed: mnist, fashion"):
+    with pytest.raises(UserError,
+                       match="dataset='cifar' is not supported; allowed: mnist, fashion"):
         load_dataset("cifar", data_dir)
     raw = tmp_path / "MNIST" / "raw"
     shutil.copytree(data_dir / "MNIST" / "raw", raw)

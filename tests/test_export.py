@@ -74,12 +74,13 @@ def test_standard_onnx_graph_runs_bit_exact_in_onnxruntime(tmp_path, mnist_small
     graph = ModelWrapper(str(path))
     image = mnist_small.test.images[:1].float() / 256
     states = {f"in_{n}": np.zeros([1, *s], np.float32)
-              for n, s in zip(meta["state_names"], meta["state_shapes"])}
+              for n, s in zip(meta["state_names"], meta["state_shapes"], strict=True)}
     frames = torch.Generator().manual_seed(0)
     for _ in range(spec.timesteps):
         x = image if encoding == "direct" else torch.bernoulli(image * 256 / 255, generator=frames)
         feed = {"x": x.numpy(), **states}
-        ours, theirs = dict(zip(names, session.run(None, feed))), execute_onnx(graph, feed)
+        ours = dict(zip(names, session.run(None, feed), strict=True))
+        theirs = execute_onnx(graph, feed)
         for name in names:
             np.testing.assert_array_equal(ours[name], theirs[name])
         states = {f"in_{n}": ours[f"out_{n}"] for n in meta["state_names"]}
@@ -88,14 +89,15 @@ def test_standard_onnx_graph_runs_bit_exact_in_onnxruntime(tmp_path, mnist_small
 
 def test_standard_onnx_rejects_unknown_qonnx_operators():
     from onnx import helper
+    from qonnx.core.modelwrapper import ModelWrapper
 
-    from export.standard_onnx import lower_to_standard_onnx
+    from export.standard_onnx import LowerToStandardONNX
 
     node = helper.make_node("Trunc", ["x"], ["y"], domain="qonnx.custom_op.general")
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [1])],
                               [helper.make_tensor_value_info("y", 1, [1])])
     with pytest.raises(UserError, match="no standard-ONNX form for QONNX operator Trunc"):
-        lower_to_standard_onnx(helper.make_model(graph))
+        ModelWrapper(helper.make_model(graph)).transform(LowerToStandardONNX())
 
 
 def test_ann_graph_verifies(tmp_path, mnist_small):
@@ -188,7 +190,7 @@ def test_bad_export_and_fpga_inputs(tmp_path, tiny_run):
     with pytest.raises(UserError, match="does not exist"):
         export_main([str(tmp_path / "nope")])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="has no best.pt"):
+    with pytest.raises(UserError, match=r"has no best\.pt"):
         fpga_main([str(tmp_path / "empty")])
     with pytest.raises(UserError, match="part='xc9z999' is not supported; allowed: "):
         fpga_main([str(tiny_run), "--part", "xc9z999"])
@@ -197,5 +199,5 @@ def test_bad_export_and_fpga_inputs(tmp_path, tiny_run):
     stale = tmp_path / "stale"
     shutil.copytree(tiny_run, stale)
     (stale / "export" / "step_hw.onnx").unlink()
-    with pytest.raises(UserError, match="step_hw.onnx does not exist; run `make export` first"):
+    with pytest.raises(UserError, match=r"step_hw\.onnx does not exist; run `make export` first"):
         fpga_main([str(stale)])

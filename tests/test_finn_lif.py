@@ -4,12 +4,12 @@ hand counts, its HLS code, and the one-line refusals of graphs it cannot map."""
 import numpy as np
 import pytest
 from onnx import helper
+from test_export import TINY, tiny_model
 
 from common.errors import UserError
 from export.finn_graph import check_hw_graph, hw_graph_path, write_hw_graph
 from export.step_graph import export_graph
 from model.spec import ModelSpec
-from test_export import TINY, tiny_model
 
 
 @pytest.mark.parametrize("encoding, reset", [("direct", "subtract"), ("rate", "zero")])

@@ -1,6 +1,7 @@
 """HLS C++ generation and its C simulation against PyTorch and the QONNX step graph."""
 import pytest
 import torch
+from test_export import TINY, tiny_model
 
 from common.errors import UserError
 from export.step_graph import export_graph
@@ -8,7 +9,6 @@ from hls.build import build_and_check
 from hls.generate import integer_net, required_widths
 from model.network import build_model
 from model.spec import ModelSpec
-from test_export import TINY, tiny_model
 
 
 @pytest.mark.parametrize("encoding, reset", [("direct", "subtract"), ("rate", "zero")])
@@ -51,7 +51,7 @@ def test_widths_follow_the_bit_widths():
 
 def test_unsupported_specs_are_refused_in_one_line():
     spec = ModelSpec(beta=0.75, **{k: v for k, v in TINY.items()})
-    with pytest.raises(UserError, match="beta=0.75 \\(a power of two"):
+    with pytest.raises(UserError, match=r"beta=0\.75 \(a power of two"):
         integer_net(build_model(spec), spec)
     ann = ModelSpec(kind="ann", timesteps=1, weight_bits=4)
     with pytest.raises(UserError, match="kind=ann \\(spiking networks only\\)"):

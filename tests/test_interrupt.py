@@ -1,12 +1,13 @@
-"""A training run killed in the middle of an epoch resumes to the weights of an uninterrupted run."""
+"""A training run killed in the middle of an epoch resumes to the weights of an uninterrupted
+run."""
 import os
 import subprocess
 import sys
 import time
 
 import torch
-
 from conftest import ROOT, run_module
+
 from quant_training.checkpoint import read_checkpoint
 
 

@@ -161,5 +161,5 @@ def test_fused_sequence_matches_autograd_through_steps(monkeypatch, surrogate, r
     assert torch.equal(fused[0], expected[0]) and torch.equal(fused[1], expected[1])
     with torch.no_grad():
         assert torch.equal(lif(currents, initial, **options)[0], expected[0])  # inference
-    for ours, theirs in zip(fused[2:], expected[2:]):
+    for ours, theirs in zip(fused[2:], expected[2:], strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)

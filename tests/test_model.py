@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from common.errors import UserError
-from model.network import QuantCNN, SpikingCNN, build_model, rate_frames
+from model.network import QuantCNN, SpikingCNN, build_model
 from model.quantizers import pixels
 from model.spec import ModelSpec
+from model.timesteps import input_frames, run_timesteps
 from quant_training.checkpoint import load_model, save_checkpoint
 
 
@@ -77,14 +78,12 @@ def test_direct_encoding_computes_conv1_once_per_image():
 def stepwise_reference(model: SpikingCNN, images: torch.Tensor) -> torch.Tensor:
     """The network as its definition reads: T calls of `step` (autograd through every
     operation), rate frames drawn as forward draws them (same RNG state)."""
-    spec, pixels_in = model.spec, model.input_quant(images)
-    frames = (rate_frames(pixels_in, spec.timesteps) if spec.encoding == "rate"
-              else pixels_in.expand(spec.timesteps, *pixels_in.shape))
-    membranes, total = [None, None, None], 0.0
-    for frame in frames:
+    def step(frame, membranes):
         logits, membranes, _ = model.step(model.conv1(frame), membranes)
-        total = total + logits
-    return total / spec.timesteps if spec.readout == "mean" else total
+        return logits, membranes
+
+    frames = input_frames(model.spec, model.input_quant(images))
+    return run_timesteps(step, frames, [None] * len(model.neurons()), model.spec)[0]
 
 
 @pytest.mark.parametrize("spec", [
@@ -113,7 +112,7 @@ def test_layer_by_layer_forward_equals_step_by_step_reference(spec):
     (fast, fast_grads), (reference, reference_grads) = results
     same_logits = torch.equal if fixed_point(spec) else float_logits_close
     assert same_logits(fast, reference)
-    for ours, theirs in zip(fast_grads, reference_grads):
+    for ours, theirs in zip(fast_grads, reference_grads, strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5 * theirs.abs().max())
     with torch.no_grad():
         torch.manual_seed(1)

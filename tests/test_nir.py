@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import run_module
+from test_export import TINY, tiny_model
 
 from common.errors import CheckFailed, UserError
-from conftest import run_module
 from export.nir_check import check_round_trip, load_with_sinabs
 from export.nir_export import DT, euler_tau, lif_r, lif_tau, nir_graph, write_graph
 from export.nir_export import main as nir_main
 from model.spec import ModelSpec
 from quant_training.checkpoint import save_checkpoint
 from quant_training.config import TrainConfig
-from test_export import TINY, tiny_model
 
 # Random weights with a lower threshold: every LIF layer of the tiny network spikes.
 LIVELY = dict(TINY, threshold=0.25)
@@ -155,7 +155,7 @@ def test_bad_nir_inputs(tmp_path, runs, data_dir):
     with pytest.raises(UserError, match="kind='ann' is not a spiking network"):
         nir_main([str(runs / "ann"), "--data-dir", str(data_dir)])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="has no best.pt"):
+    with pytest.raises(UserError, match=r"has no best\.pt"):
         nir_main([str(tmp_path / "empty")])
     with pytest.raises(UserError, match="images=0 must be >= 1"):
         nir_main([str(runs / "float"), "--images", "0"])
@@ -167,7 +167,7 @@ def test_bad_nir_inputs(tmp_path, runs, data_dir):
         nir_main([str(blocked), "--data-dir", str(data_dir)])
     with pytest.raises(UserError, match="pool='before_neuron' is not supported; allowed: "):
         nir_graph(tiny_model(ModelSpec(pool="before_neuron", **TINY)))
-    with pytest.raises(UserError, match="beta=1.0 has no finite NIR LIF time constant"):
+    with pytest.raises(UserError, match=r"beta=1\.0 has no finite NIR LIF time constant"):
         nir_graph(tiny_model(ModelSpec(beta=1.0, **TINY)))
 
 

@@ -9,8 +9,8 @@ from common.errors import UserError
 from common.profile import load_profile, profile_table, validate_profile
 from model.hooks import WorkloadProbe, fanout_map
 from model.network import build_model
-from model.spec import ModelSpec
 from model.quantizers import pixels
+from model.spec import ModelSpec
 from quant_training.data import Split
 from quant_training.profile import profile_model
 
@@ -98,10 +98,10 @@ def test_pooling_placement_changes_neurons_and_events(mnist_small):
     assert layer(before, "conv1")["neurons"] == 4 * 14 * 14
     # pooling after the neuron ORs 2x2 spikes: conv2 sees at most the spikes conv1 emitted
     for conv1, conv2 in zip(layer(after, "conv1")["per_timestep"],
-                            layer(after, "conv2")["per_timestep"]):
+                            layer(after, "conv2")["per_timestep"], strict=True):
         assert conv2["input_events"] <= conv1["output_events"]
     for conv1, conv2 in zip(layer(before, "conv1")["per_timestep"],
-                            layer(before, "conv2")["per_timestep"]):
+                            layer(before, "conv2")["per_timestep"], strict=True):
         assert conv2["input_events"] == pytest.approx(conv1["output_events"])
 
 
@@ -133,7 +133,7 @@ def test_synops_agree_with_sinabs_hooks(mnist_small):
         def hook(module, inputs, output) -> None:
             steps = (inputs[0].unflatten(0, (spec.timesteps, -1)),
                      output.unflatten(0, (spec.timesteps, -1)))
-            for x_t, y_t in zip(*steps):
+            for x_t, y_t in zip(*steps, strict=True):
                 sinabs_hook(module, [x_t], y_t)
                 theirs.setdefault(name, []).append(
                     float(module.hook_data["layer_synops_per_timestep"]))

@@ -7,7 +7,6 @@ SYNTHETIC trials are added: a second seed of the T=10 4-bit run (a copy whose te
 lowered by 0.2 points, to exercise mean and std) and a copy of the T=1 run marked as trained on
 1,000 images (grid "smoke", to exercise the exclusion).
 """
-import copy
 import json
 from pathlib import Path
 
