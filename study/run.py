@@ -8,8 +8,10 @@ Each trial trains, tests and profiles one network exactly as `make qat` does (ru
 its small results come back to this process, which adds the cost rows and commits them as
 reports/study/runs/<name>/ (study/results.py). Trials already there are skipped, so a study
 continues on any machine from what is committed. A failing trial is reported and the others
-go on. With nothing configured Ray starts on this machine, listening on 127.0.0.1 only;
-usage statistics are always off.
+go on. With nothing configured a Ray head starts on this machine for the study's duration
+(`ray start --head --block` on 127.0.0.1: every Ray process listens on loopback only; `ray.init`
+without an address would rewrite 127.0.0.1 to the machine's network address). Ray's usage
+statistics are always off.
 """
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ import argparse
 import json
 import os
 import socket
+import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,11 +34,15 @@ from quant_training.data import resolve_data_dir
 from study.grid import TrialConfig, load_grid
 from study.results import RUN_FILES, STUDY_DIR, is_finished, trial_dir, write_trial
 
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before ray is imported: nothing leaves the machine
-import ray
-
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
+NO_USAGE_STATS = {"RAY_USAGE_STATS_ENABLED": "0"}  # nothing leaves the machine
+# A head on this machine, reached as 127.0.0.1 (../shared/TOOLCHAIN.md, Ray): without
+# RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when ray is imported, Ray resolves 127.0.0.1 to
+# the machine's network address; a local head needs no token authentication.
+LOCAL_HEAD_ENV = {**NO_USAGE_STATS, "RAY_AUTH_MODE": "disabled",
+                  "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+HEAD_START_S = 120  # how long a local head may take to accept connections
 GPU_SHARE = 0.25  # default GPU fraction per trial: up to 4 trainings side by side on one GPU
 CODE_EXCLUDES = [".git", ".venv", "runs", "logs", "reports", "data"]  # not shipped to a cluster
 LOGS = "logs"  # <runs-dir>/logs/<name>.log: each trial's training output
@@ -69,11 +78,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     data_dir = resolve_data_dir(args.data_dir).resolve()
     runs_dir = Path(args.runs_dir).resolve()
-    _start_ray(args.address)
-    try:
-        failed = _run(pending, grid.name, args, data_dir, runs_dir)
-    finally:
-        ray.shutdown()
+    if args.address:
+        _check_reachable(args.address)
+    with nullcontext(args.address) if args.address else local_head(runs_dir) as address:
+        _connect(address, remote=bool(args.address))
+        try:
+            failed = _run(pending, grid.name, args, data_dir, runs_dir)
+        finally:
+            _disconnect()
     if failed:
         raise CheckFailed(f"{len(failed)} of {len(pending)} trials failed: {', '.join(failed)} "
                           f"(logs: {runs_dir / LOGS}/<name>.log)")
@@ -98,16 +110,66 @@ def _train_dict(trial: TrialConfig) -> dict:
     return {k: v for k, v in trial.config.to_dict().items() if k != "device"}
 
 
-def _start_ray(address: str | None) -> None:
-    """Connect to the cluster at `address`, or start Ray on this machine (loopback only)."""
-    if address:
-        _check_reachable(address)
-        ray.init(address=address, _node_ip_address=LOOPBACK if _is_loopback(address) else None,
-                 runtime_env={"working_dir": str(ROOT), "excludes": CODE_EXCLUDES},
-                 log_to_driver=False, logging_level="ERROR")
-    else:
-        ray.init(_node_ip_address=LOOPBACK, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR", runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+@contextmanager
+def local_head(log_dir: Path, num_cpus: int | None = None) -> Iterator[str]:
+    """A Ray head on this machine, listening on 127.0.0.1 only, for the duration of the block;
+    yields its address. Its workers import the project from ROOT."""
+    port = _free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+               "--port", str(port), "--node-ip-address", LOOPBACK, "--include-dashboard",
+               "false", "--disable-usage-stats",
+               *(["--num-cpus", str(num_cpus)] if num_cpus else [])]
+    env = {**os.environ, **LOCAL_HEAD_ENV, "PYTHONPATH": str(ROOT)}
+    with open(log_dir / "ray_head.log", "w") as log:
+        head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_head(head, port, log_dir / "ray_head.log")
+        yield f"{LOOPBACK}:{port}"
+    finally:
+        head.terminate()  # `ray start --block` stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+
+
+def _wait_for_head(head: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + HEAD_START_S
+    while time.monotonic() < deadline:
+        if head.poll() is not None:
+            raise UserError(f"the local Ray head exited ({head.returncode}); see {log}")
+        try:
+            socket.create_connection((LOOPBACK, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise UserError(f"the local Ray head did not start within {HEAD_START_S} s; see {log}")
+
+
+def _connect(address: str, remote: bool) -> None:
+    """Import ray with the environment the cluster needs and connect this driver; a remote
+    cluster gets the project's code as its working_dir."""
+    if "ray" in sys.modules:
+        raise RuntimeError("ray was imported before the study chose its environment")
+    os.environ.update(NO_USAGE_STATS if remote else LOCAL_HEAD_ENV)
+    import ray
+
+    runtime_env = {"working_dir": str(ROOT), "excludes": CODE_EXCLUDES} if remote else None
+    ray.init(address=address, runtime_env=runtime_env, log_to_driver=False,
+             logging_level="ERROR")
+
+
+def _disconnect() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
 
 
 def _check_reachable(address: str) -> None:
@@ -121,17 +183,16 @@ def _check_reachable(address: str) -> None:
                         f"start the cluster head or unset RAY_ADDRESS to run here") from None
 
 
-def _is_loopback(address: str) -> bool:
-    return address.rpartition(":")[0] in (LOOPBACK, "localhost")
-
-
 def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_dir: Path,
          runs_dir: Path) -> list[str]:
     """Submit every pending trial (in grid order), commit each as it finishes; return failures."""
+    import ray
+
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = GPU_SHARE if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    task = train_trial.options(num_cpus=args.cpus_per_trial, num_gpus=gpus)
+    task = ray.remote(max_retries=0)(train_trial).options(num_cpus=args.cpus_per_trial,
+                                                          num_gpus=gpus)
     futures = {}
     for trial in pending:
         futures[task.remote(trial.spec.to_dict(), _train_dict(trial), str(data_dir),
@@ -157,6 +218,8 @@ def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_d
 
 
 def _resources_line() -> str:
+    import ray
+
     res = ray.cluster_resources()
     return f"{len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU"
 
@@ -189,7 +252,6 @@ def _commit(study_dir: str, trial: TrialConfig, grid: str, result: dict) -> None
     write_trial(study_dir, trial.name, result["files"], record, costs.assign(run=trial.name))
 
 
-@ray.remote(max_retries=0)
 def train_trial(spec: dict, train_config: dict, data_dir: str, run_dir: str, grid: str,
                 threads: float) -> dict:
     """Train one trial in `run_dir` (resuming an interrupted one; reusing a finished one) and

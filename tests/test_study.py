@@ -11,16 +11,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from common.errors import UserError
 from study.grid import load_grid
 from study.results import load_trials
+from study.run import LOCAL_HEAD_ENV, local_head
 from tests.conftest import ROOT, run_module
 
-RAY = Path(sys.executable).with_name("ray")
-LOOPBACK_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
-                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 TINY_GRID = """description = "one tiny trial"
 [[trials]]
 kind = "snn"
@@ -73,23 +72,21 @@ def test_second_study_on_the_same_grid_does_no_training(smoke):
 
 
 def test_study_runs_on_a_ray_head_started_on_loopback(tmp_path, data_dir):
-    """A real cluster head (`ray start --head`) on 127.0.0.1; the study submits to it."""
+    """A real cluster head (`ray start --head`, as the local study starts it) on 127.0.0.1,
+    every Ray process listening on loopback only; the study submits to it via RAY_ADDRESS."""
     grid = tmp_path / "tiny.toml"
     grid.write_text(TINY_GRID)
-    port = _free_port()
-    env = {**os.environ, **LOOPBACK_ENV}
-    subprocess.run([str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "2",
-                    "--node-ip-address", "127.0.0.1", "--include-dashboard", "false",
-                    "--disable-usage-stats"], env=env, check=True, capture_output=True,
-                   timeout=180)
-    try:
+    with local_head(tmp_path / "head", num_cpus=2) as address:
+        head = next(p for p in psutil.Process().children() if "ray" in " ".join(p.cmdline()))
+        listening = {c.laddr.ip for p in [head, *head.children(recursive=True)]
+                     for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
         result = subprocess.run(
             [sys.executable, "-m", "study.run", "--grid", str(grid), "--study-dir",
              str(tmp_path / "study"), "--runs-dir", str(tmp_path / "runs"), "--data-dir",
              str(data_dir)], cwd=ROOT, capture_output=True, text=True, timeout=900,
-            env={**env, "RAY_ADDRESS": f"127.0.0.1:{port}", "TQDM_DISABLE": "1"})
-    finally:
-        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+            env={**os.environ, **LOCAL_HEAD_ENV, "RAY_ADDRESS": address, "TQDM_DISABLE": "1"})
+    assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+    assert not psutil.Process().children(), "the head was not stopped"
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 node(s), 2 CPU" in result.stderr
     [trial] = load_trials(tmp_path / "study")
