@@ -209,10 +209,11 @@ def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_d
                 result = ray.get(done)
                 _commit(args.study_dir, trial, grid, result)
                 bar.write(f"done {trial.name}: test accuracy "
-                          f"{result['test_accuracy_pct']:.2f} % ({result['device']})")
+                          f"{result['test_accuracy_pct']:.2f} % ({result['device']})",
+                          file=sys.stderr)
             except Exception as err:  # a failing trial must not stop the others
                 failed.append(trial.name)
-                bar.write(f"FAILED {trial.name}: {_one_line(err)}")
+                bar.write(f"FAILED {trial.name}: {_one_line(err)}", file=sys.stderr)
             bar.update()
     return failed
 

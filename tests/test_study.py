@@ -106,8 +106,8 @@ def test_a_failing_trial_is_reported_and_the_others_go_on(tmp_path, data_dir):
         (bad / name).write_text("")
     result = study("--grid", str(grid), "--study-dir", str(tmp_path / "study"), "--runs-dir",
                    str(tmp_path / "runs"), "--data-dir", str(data_dir))
-    assert result.returncode == 1
-    assert "FAILED snn_mnist_T2_w4_s8_direct_seed0_n200: UserError:" in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "FAILED snn_mnist_T2_w4_s8_direct_seed0_n200: UserError:" in result.stderr, result.stderr
     assert "1 of 2 trials failed" in result.stderr
     assert [t.name for t in load_trials(tmp_path / "study")] == [
         "snn_mnist_T1_w4_s8_direct_seed0_n200"]
