@@ -27,6 +27,7 @@ from hw_model.plots import pareto_front
 from hw_model.report import TIE, assumption_lines
 from hw_model.targets import ESTIMATORS, TARGETS, load_target_table, target_configs
 from hw_model.workload import Workload, load_workloads
+from quant_training.config import TrainConfig
 from study import plots
 from study.results import STUDY_DIR, Trial, load_trials
 
@@ -79,12 +80,24 @@ def main(argv: list[str] | None = None) -> None:
     print(f"report: {study / 'README.md'}", file=sys.stderr)
 
 
+RECIPE = ("schedule", "shift_px")  # TrainConfig fields of the training recipe
+
+
 def exclusion(trial: Trial) -> str | None:
-    """Why a trial does not count (trained on a subset of the training set), or None."""
-    limit = trial.metrics["train_config"].get("limit")
-    if limit is None:
-        return None
-    return f"trained on the first {limit} training images only (grid {trial.trial['grid']})"
+    """Why a trial does not count in the main tables, or None: trained on a subset of the
+    training set, or a recipe check (a recipe other than the default: its own table)."""
+    config = trial.metrics["train_config"]
+    if config.get("limit") is not None:
+        return (f"trained on the first {config['limit']} training images only "
+                f"(grid {trial.trial['grid']})")
+    if recipe(config) != recipe(TrainConfig().to_dict()):
+        return "recipe check (see Training recipe)"
+    return None
+
+
+def recipe(train_config: dict) -> str:
+    """The training recipe as text, e.g. 'cosine, shift 2 px'."""
+    return f"{train_config.get('schedule')}, shift {train_config.get('shift_px')} px"
 
 
 def trial_row(trial: Trial, w: Workload, reason: str | None) -> dict:
@@ -101,7 +114,8 @@ def trial_row(trial: Trial, w: Workload, reason: str | None) -> dict:
     synops = float(w.step["synops"].sum())
     opportunities = w.layer["neurons"] * w.timesteps
     row = {"trial": trial.name, "grid": trial.trial["grid"], "included": reason is None,
-           "excluded_because": reason or "", "dataset": config["dataset"],
+           "excluded_because": reason or "", "recipe": recipe(config),
+           "dataset": config["dataset"],
            **{k: spec[k] for k in KEYS[1:]}, "seed": config["seed"], "limit": config.get("limit"),
            "train_images": data["train_images"], "val_images": data["val_images"],
            "test_images": data["test_images"],
@@ -323,6 +337,7 @@ def readme(command: str, rows: pd.DataFrame, configs: pd.DataFrame, summary: pd.
              + start_vs_ours_lines(configs, costs_of) + accuracy_lines(configs)
              + cost_lines(configs, costs_of) + pareto_lines(front) + firing_lines(configs)
              + bits_lines(configs, costs_of) + break_even_lines(be, configs)
+             + recipe_lines(rows)
              + ["## Recommendations", "", "Computed from the tables above (means over seeds; "
                 "compare a difference with the std beside it):", "", *recs, "",
                 "## What the models assume", "", *assumption_lines(list(TARGETS)),
@@ -331,6 +346,23 @@ def readme(command: str, rows: pd.DataFrame, configs: pd.DataFrame, summary: pd.
                 "grids, trials), `report.json` (the same with sources and model assumptions), "
                 "plots: " + ", ".join(f"`{name}.png`" for name in PLOTS) + "."])
     return "\n".join(lines) + "\n"
+
+
+def recipe_lines(rows: pd.DataFrame) -> list[str]:
+    """The recipe check: every configuration and seed trained with several recipes, their
+    validation accuracy (what the recipe is chosen on) beside the test accuracy."""
+    full = rows[rows["limit"].isna()]
+    same = ["dataset", *KEYS[1:], "seed"]
+    checked = full.groupby(same).filter(lambda g: g["recipe"].nunique() > 1)
+    lines = ["## Training recipe", "",
+             f"The default recipe is {recipe(TrainConfig().to_dict())} (quant_training/config.py), "
+             "chosen on the validation split; the recipe check trains the same configuration and "
+             "seed with the alternatives (the grids' last block). Accuracy in % (measured).", ""]
+    if checked.empty:
+        return [*lines, "No configuration has been trained with more than one recipe yet.", ""]
+    table = checked.sort_values([*same, "val_accuracy_pct"], ascending=False)[
+        [*same, "recipe", "epochs_completed", "val_accuracy_pct", "test_accuracy_pct", "grid"]]
+    return [*lines, table.to_markdown(index=False, floatfmt=".2f"), ""]
 
 
 def header_lines(command: str, rows: pd.DataFrame, configs: pd.DataFrame,
@@ -347,7 +379,7 @@ def header_lines(command: str, rows: pd.DataFrame, configs: pd.DataFrame,
         "folders under `runs/`.", "",
         f"Rests on {len(kept)} trials ({len(configs)} configurations, "
         f"{' to '.join(map(str, seeds))} seed(s) each) from grid(s) {_joined(kept['grid'])}. "
-        + ("Excluded (not trained on the full training set): " + "; ".join(
+        + ("Excluded from the main tables: " + "; ".join(
             f"`{r.trial}`: {r.excluded_because}" for r in excluded.itertuples()) + "."
            if len(excluded) else "Excluded: none."), "",
         "Accuracy selection: each trial keeps the checkpoint of the epoch with the best accuracy "

@@ -26,10 +26,11 @@ RUNS = ["ann_mnist_w4_seed0", "snn_mnist_T1_w4_s8_direct_seed0", "snn_mnist_T4_w
         "snn_mnist_T20_w4_s8_direct_seed0"]
 SEED1 = "snn_mnist_T10_w4_s8_direct_seed1"  # synthetic
 SMOKE = "smoke_snn_mnist_T1_w4_s8_direct_seed0"  # synthetic
+RECIPE = "snn_mnist_T10_w4_s8_direct_seed0_constant_shift0"  # synthetic: a recipe check
 SECTIONS = ["## Estimators", "## The starting study vs ours", "## Accuracy vs T",
             "## Energy and latency per inference vs T", "## Accuracy-energy Pareto front",
             "## Firing rate per layer vs T", "## 2 vs 4 vs 8 bits", "## SNN/ANN break-even",
-            "## Recommendations", "## What the models assume", "## Files"]
+            "## Recommendations", "## What the models assume", "## Files", "## Training recipe"]
 PLOTS = ["accuracy_vs_T", "energy_vs_T", "latency_vs_T", "pareto", "firing_rate_vs_T",
          "break_even"]
 
@@ -42,6 +43,8 @@ def _costs(profile: Path) -> pd.DataFrame:
 
 def _write(study: Path, name: str, run: str, grid: str, edit=lambda metrics: None) -> None:
     metrics = json.loads((ROOT / "reports/runs" / run / "metrics.json").read_text())
+    # Fixture: these runs predate the recipe options; they stand in for default-recipe trials.
+    metrics["train_config"].update(schedule="cosine", shift_px=2)
     edit(metrics)
     profile = ROOT / "reports/profiles" / f"{run}.json"
     files = {"metrics.json": json.dumps(metrics),
@@ -61,6 +64,11 @@ def _smoke(metrics: dict) -> None:
     metrics["train_config"]["limit"] = 1000
 
 
+def _recipe_check(metrics: dict) -> None:
+    metrics["train_config"].update(schedule="constant", shift_px=0)
+    metrics["val_accuracy_pct"] = round(metrics["val_accuracy_pct"] - 0.3, 2)
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
     """A study folder with the fixture's trials, and its report generated once."""
@@ -69,6 +77,7 @@ def study(tmp_path_factory) -> Path:
         _write(study, run, run, "cpu")
     _write(study, SEED1, "snn_mnist_T10_w4_s8_direct_seed0", "cpu", _seed1)
     _write(study, SMOKE, "snn_mnist_T1_w4_s8_direct_seed0", "smoke", _smoke)
+    _write(study, RECIPE, "snn_mnist_T10_w4_s8_direct_seed0", "cpu", _recipe_check)
     main(["--study-dir", str(study)])
     return study
 
@@ -112,7 +121,7 @@ def test_excluded_trial_is_listed_and_not_counted(study):
     assert "Rests on 7 trials" in header and "grid(s) cpu." in header
     assert SMOKE not in readme.split("## Estimators")[1]
     trials = pd.read_csv(study / "trials.csv")
-    assert len(trials) == 8
+    assert len(trials) == 9
     assert trials.set_index("trial").loc[SMOKE, "included"] == False  # noqa: E712
     summary = pd.read_csv(study / "summary.csv")
     assert not summary["trials"].str.contains(SMOKE).any()
@@ -167,3 +176,13 @@ def test_empty_study_says_so(tmp_path):
 def test_missing_study_dir_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         main(["--study-dir", str(tmp_path / "nope")])
+
+
+def test_recipe_check_has_its_own_table_and_stays_out_of_the_main_ones(study):
+    readme = (study / "README.md").read_text()
+    section = readme.split("## Training recipe")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| mnist")]
+    assert len(rows) == 2 and "constant, shift 0 px" in rows[1] and "cosine, shift 2 px" in rows[0]
+    assert "recipe check" in readme.split("## Estimators")[0]
+    summary = pd.read_csv(study / "summary.csv")
+    assert not summary["trials"].str.contains(RECIPE).any()
