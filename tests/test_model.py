@@ -33,7 +33,7 @@ def test_spec_rejects_unknown_key_and_ann_with_timesteps():
 
 
 def test_spec_round_trips_through_dict():
-    spec = ModelSpec(timesteps=3, weight_bits=4, reset="zero", conv_channels=(8, 16))
+    spec = ModelSpec(timesteps=3, weight_bits=4, reset="zero", layers="conv8,pool,conv16,fc64")
     assert ModelSpec.from_dict(spec.to_dict()) == spec
 
 
