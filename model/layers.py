@@ -45,7 +45,7 @@ def parse_layers(tokens: tuple[str, ...], image_size: int, classes: int) -> tupl
     naming the first bad token otherwise."""
     shown = ",".join(tokens)
     if not tokens:
-        raise UserError(f"layers='' is empty; allowed: a comma-separated list of {ALLOWED}")
+        raise UserError(f"layers='' is empty; allowed: {ALLOWED}, comma-separated")
     parsed: list[WeightLayer] = []
     size = image_size
     for position, token in enumerate(tokens, start=1):
