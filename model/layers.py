@@ -13,7 +13,7 @@ the readout being the last fc.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.errors import UserError
 
@@ -43,38 +43,45 @@ def split_tokens(layers: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
 def parse_layers(tokens: tuple[str, ...], image_size: int, classes: int) -> tuple[WeightLayer, ...]:
     """The weight layers of a checked token list, readout included; a one-line UserError
     naming the first bad token otherwise."""
-    shown = ",".join(tokens)
     if not tokens:
         raise UserError(f"layers='' is empty; allowed: {ALLOWED}, comma-separated")
     parsed: list[WeightLayer] = []
     size = image_size
     for position, token in enumerate(tokens, start=1):
-        def bad(why: str, token: str = token, position: int = position) -> UserError:
-            return UserError(f"layers={shown!r}: {token!r} (token {position}) {why}; "
-                             f"allowed: {ALLOWED}, convolutions before fully connected layers")
-
-        match = _TOKEN.fullmatch(token)
-        if match is None:
-            raise bad("is not a layer")
-        if token == "pool":
-            if not parsed or parsed[-1].kind != "conv" or parsed[-1].pooled:
-                raise bad("must directly follow a conv")
-            if size < 2:
-                raise bad(f"would shrink the {size}x{size} map below 1x1")
-            size //= 2
-            parsed[-1] = WeightLayer(parsed[-1].name, "conv", parsed[-1].width, pooled=True)
-            continue
-        kind, width = match.group(1), int(match.group(2))
-        if width < 1:
-            raise bad(f"has {width} {'channels' if kind == 'conv' else 'features'}")
-        if not parsed and kind != "conv":
-            raise bad("cannot come first: the first layer must be a conv")
-        if kind == "conv" and parsed[-1:] and parsed[-1].kind == "fc":
-            raise bad("follows a fully connected layer")
-        count = sum(layer.kind == kind for layer in parsed) + 1
-        parsed.append(WeightLayer(f"{kind}{count}", kind, width, pooled=False))
+        try:
+            size = _add_token(parsed, token, size)
+        except ValueError as why:
+            raise UserError(f"layers={','.join(tokens)!r}: {token!r} (token {position}) {why}; "
+                            f"allowed: {ALLOWED}, convolutions before fully connected layers"
+                            ) from None
     readout = sum(layer.kind == "fc" for layer in parsed) + 1
     return (*parsed, WeightLayer(f"fc{readout}", "fc", classes, pooled=False, neuron=False))
+
+
+def _add_token(parsed: list[WeightLayer], token: str, size: int) -> int:
+    """Apply one token to the layers parsed so far (in place); the map size after it, or a
+    ValueError saying why the token does not fit there."""
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        raise ValueError("is not a layer")
+    last = parsed[-1] if parsed else None
+    if token == "pool":
+        if last is None or last.kind != "conv" or last.pooled:
+            raise ValueError("must directly follow a conv")
+        if size < 2:
+            raise ValueError(f"would shrink the {size}x{size} map below 1x1")
+        parsed[-1] = replace(last, pooled=True)
+        return size // 2
+    kind, width = match.group(1), int(match.group(2))
+    if width < 1:
+        raise ValueError(f"has {width} {'channels' if kind == 'conv' else 'features'}")
+    if last is None and kind != "conv":
+        raise ValueError("cannot come first: the first layer must be a conv")
+    if kind == "conv" and last is not None and last.kind == "fc":
+        raise ValueError("follows a fully connected layer")
+    count = sum(layer.kind == kind for layer in parsed) + 1
+    parsed.append(WeightLayer(f"{kind}{count}", kind, width, pooled=False))
+    return size
 
 
 def input_shapes(layers: tuple[WeightLayer, ...], in_channels: int, image_size: int

@@ -9,7 +9,7 @@ import torch
 from brevitas import nn as qnn
 from torch import Tensor, nn
 
-from model.layers import input_shapes
+from model.layers import WeightLayer, input_shapes
 from model.lif import LIF
 from model.quantizers import PixelQuant, relu_quant_kwargs, weight_quant_kwargs
 from model.spec import FLOAT_BITS, ModelSpec
@@ -40,23 +40,19 @@ class Synapses(nn.Module):
     def __init__(self, spec: ModelSpec, neuron_prefix: str) -> None:
         super().__init__()
         self.spec = spec
-        wq = weight_quant_kwargs(spec.weight_bits)
         self.input_quant = qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
         layers = spec.weight_layers
-        snn = spec.kind == "snn"
         self._stages: list[Stage] = []
         inputs = input_shapes(layers, spec.in_channels, spec.image_size)
         for index, (layer, shape) in enumerate(zip(layers, inputs, strict=True)):
-            if layer.kind == "conv":
-                synapse = qnn.QuantConv2d(shape[0], layer.width, 3, padding=1, bias=False, **wq)
-            else:
-                synapse = qnn.QuantLinear(math.prod(shape), layer.width, bias=False, **wq)
+            synapse = _synapse(layer, shape, spec.weight_bits)
             self.add_module(layer.name, synapse)
-            neuron = self._neuron() if layer.neuron else None
-            if neuron is not None:
+            neuron = None
+            if layer.neuron:
+                neuron = self._neuron()
                 self.add_module(f"{neuron_prefix}{index + 1}", neuron)
             first = index == 0
-            binary = snn and (spec.encoding == "rate" if first else True)
+            binary = spec.kind == "snn" and (not first or spec.encoding == "rate")
             self._stages.append(Stage(layer.name, synapse, neuron, layer.pooled, binary, first))
         self.pool = nn.MaxPool2d(2)
         self.dropout = nn.Dropout(spec.dropout)
@@ -206,6 +202,14 @@ class FlattenMaps(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> Tensor:
         maps = grad.reshape(-1, *ctx.shape[2:]).contiguous(memory_format=ctx.layout)
         return maps.unflatten(0, ctx.shape[:2])
+
+
+def _synapse(layer: WeightLayer, input_shape: tuple[int, ...], weight_bits: int) -> nn.Module:
+    """The Brevitas layer of a weight layer whose input has `input_shape` (no bias)."""
+    wq = weight_quant_kwargs(weight_bits)
+    if layer.kind == "conv":
+        return qnn.QuantConv2d(input_shape[0], layer.width, 3, padding=1, bias=False, **wq)
+    return qnn.QuantLinear(math.prod(input_shape), layer.width, bias=False, **wq)
 
 
 def _flat_for(stage: Stage, x: Tensor) -> Tensor:
