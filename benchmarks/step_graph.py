@@ -49,8 +49,8 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
     graph = ModelWrapper(str(graph_path))
     session = ort.InferenceSession(str(standard_path(graph_path)),
                                    providers=["CPUExecutionProvider"])
-    names = state_names(spec)
-    shapes = [graph.get_tensor_shape(f"in_{name}") for name in names]
+    membranes = state_names(spec)
+    shapes = [graph.get_tensor_shape(f"in_{name}") for name in membranes]
 
     def step_module_step(x: torch.Tensor, states: list) -> tuple[torch.Tensor, list]:
         logits, *states = step_module(x, *states)
@@ -68,9 +68,9 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
 
     def graph_steps(run_step: Callable[[dict], dict]) -> Engine:
         def step(x: np.ndarray, states: list) -> tuple[np.ndarray, list]:
-            feed = dict(zip((f"in_{n}" for n in names), states, strict=True))
+            feed = dict(zip((f"in_{n}" for n in membranes), states, strict=True))
             out = run_step({"x": x, **feed})
-            return out["logits_t"], [out[f"out_{n}"] for n in names]
+            return out["logits_t"], [out[f"out_{n}"] for n in membranes]
 
         def run(x: torch.Tensor) -> np.ndarray:
             states = [np.zeros(s, np.float32) for s in shapes]
