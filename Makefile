@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt |
 # it; for make qat, ModelSpec and TrainConfig). `$(call opt,VAR,--flag)` is "--flag $(VAR)" if
 # VAR is set, else nothing.
 opt = $(if $($(1)),$(2) $($(1)))
-# make qat: MODEL TIMESTEPS WBITS STATE_BITS ENCODING RESET DATASET EPOCHS BATCH LR SCHEDULE
+# make qat: MODEL TIMESTEPS WBITS STATE_BITS ENCODING RESET LAYERS DATASET EPOCHS BATCH LR SCHEDULE
 # SHIFT_PX SEED LIMIT NAME RESUME DEVICE MAX_MINUTES; paths: DATA_DIR (else $$QSNN_DATA_DIR,
 # else data/) RUNS_DIR (runs/); the rest: RUN SPLIT TARGETS IMAGES HLS_IMAGES NIR_IMAGES
 # FPGA_PART CLK_NS TARGET_FPS BENCH_DEVICE GRID CPUS_PER_TRIAL GPUS_PER_TRIAL STUDY_DIR
@@ -25,7 +25,8 @@ help:
 	@echo "make setup                 create $(VENV) with the pinned toolchain (requirements.txt)"
 	@echo "make qat [VAR=value ...]   quantization-aware training -> runs/<name>/"
 	@echo "    MODEL=snn|ann TIMESTEPS WBITS=2|4|8|32 STATE_BITS=4|8|16|32 ENCODING=direct|rate"
-	@echo "    RESET=subtract|zero DATASET=mnist|fashion EPOCHS BATCH LR SCHEDULE=cosine|constant"
+	@echo "    RESET=subtract|zero LAYERS=conv32,pool,conv64,pool,fc256 (conv<c>, pool, fc<n>)"
+	@echo "    DATASET=mnist|fashion EPOCHS BATCH LR SCHEDULE=cosine|constant"
 	@echo "    SHIFT_PX SEED LIMIT=<n train images> NAME=<run> RESUME=1 DEVICE=auto|cpu|cuda"
 	@echo "    MAX_MINUTES=<stop after the epoch that passes it>"
 	@echo "    (defaults: $(PY) -m quant_training.train --help)"
@@ -62,7 +63,8 @@ qat: setup
 	$(PY) -m quant_training.train $(PATHS) $(call opt,MODEL,--kind) \
 	  $(call opt,TIMESTEPS,--timesteps) $(call opt,WBITS,--weight-bits) \
 	  $(call opt,STATE_BITS,--state-bits) $(call opt,ENCODING,--encoding) \
-	  $(call opt,RESET,--reset) $(call opt,DATASET,--dataset) $(call opt,EPOCHS,--epochs) \
+	  $(call opt,RESET,--reset) $(call opt,LAYERS,--layers) $(call opt,DATASET,--dataset) \
+	  $(call opt,EPOCHS,--epochs) \
 	  $(call opt,BATCH,--batch-size) $(call opt,LR,--lr) $(call opt,SCHEDULE,--schedule) \
 	  $(call opt,SHIFT_PX,--shift-px) $(call opt,SEED,--seed) $(call opt,LIMIT,--limit) \
 	  $(call opt,NAME,--name) $(call opt,DEVICE,--device) \

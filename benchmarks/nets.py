@@ -10,6 +10,7 @@ shared weights, all of them produce our logits and gradients.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.errors import check_choice
+from model.layers import input_shapes
 from model.network import SpikingCNN, build_model
 from model.spec import ModelSpec
 
@@ -51,11 +53,18 @@ def copy_weights(source: SpikingCNN, target: nn.Module) -> None:
 
 
 def _layers(spec: ModelSpec, conv, linear) -> dict[str, nn.Module]:
-    c1, c2 = spec.conv_channels
+    """The seed topology's layers (conv<c1>,pool,conv<c2>,pool,fc<h>), which the baselines
+    implement; a ValueError for another layer list."""
+    layers = spec.weight_layers
+    if [(layer.name, layer.pooled) for layer in layers] != [
+            ("conv1", True), ("conv2", True), ("fc1", False), ("fc2", False)]:
+        raise ValueError("baselines implement layers=conv<c1>,pool,conv<c2>,pool,fc<h> only")
+    shapes = input_shapes(layers, spec.in_channels, spec.image_size)
+    c1, c2, hidden = (layer.width for layer in layers[:3])
     return {"conv1": conv(spec.in_channels, c1, 3, padding=1, bias=False),
             "conv2": conv(c1, c2, 3, padding=1, bias=False),
-            "fc1": linear(spec.flat_features, spec.hidden, bias=False),
-            "fc2": linear(spec.hidden, spec.num_classes, bias=False)}
+            "fc1": linear(math.prod(shapes[2]), hidden, bias=False),
+            "fc2": linear(hidden, spec.num_classes, bias=False)}
 
 
 class SnnTorchCNN(nn.Module):

@@ -29,7 +29,7 @@ from benchmarks.speed import machine
 from common.atomic import write_json
 from common.errors import UserError, check_choice, run_cli
 from export.standard_onnx import standard_path
-from export.step_graph import STATE_NAMES, StepModule, export_graph
+from export.step_graph import StepModule, export_graph, state_names
 from model.network import build_model
 from model.quantizers import pixels
 from model.spec import WEIGHT_BITS, ModelSpec
@@ -49,7 +49,8 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
     graph = ModelWrapper(str(graph_path))
     session = ort.InferenceSession(str(standard_path(graph_path)),
                                    providers=["CPUExecutionProvider"])
-    shapes = [graph.get_tensor_shape(f"in_{name}") for name in STATE_NAMES]
+    membranes = state_names(spec)
+    shapes = [graph.get_tensor_shape(f"in_{name}") for name in membranes]
 
     def step_module_step(x: torch.Tensor, states: list) -> tuple[torch.Tensor, list]:
         logits, *states = step_module(x, *states)
@@ -67,9 +68,9 @@ def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
 
     def graph_steps(run_step: Callable[[dict], dict]) -> Engine:
         def step(x: np.ndarray, states: list) -> tuple[np.ndarray, list]:
-            feed = dict(zip((f"in_{n}" for n in STATE_NAMES), states, strict=True))
+            feed = dict(zip((f"in_{n}" for n in membranes), states, strict=True))
             out = run_step({"x": x, **feed})
-            return out["logits_t"], [out[f"out_{n}"] for n in STATE_NAMES]
+            return out["logits_t"], [out[f"out_{n}"] for n in membranes]
 
         def run(x: torch.Tensor) -> np.ndarray:
             states = [np.zeros(s, np.float32) for s in shapes]

@@ -41,7 +41,7 @@ TOP_FIELDS = ("schema", "run", "spec", "dataset", "split", "images", "accuracy_p
               "timesteps", "layers")
 
 LAYER_FIELDS: dict[str, str] = {
-    "name": "layer name (conv1, conv2, fc1, fc2)",
+    "name": "layer name (conv1, conv2, ..., fc1, ...; the readout is the last fc)",
     "kind": "conv | linear",
     "neuron": "lif | relu | readout (the output layer, accumulated over T)",
     "input_shape": "[C, H, W] or [F] of the weight layer's input",

@@ -90,7 +90,7 @@ def check_hw_graph(path: Path, model: nn.Module, spec: ModelSpec, images: Tensor
         """PyTorch's step and the hardware graph's, compared; both logits stacked."""
         index, t, frame = numbered
         with torch.no_grad():
-            logits, states, spikes = model.step(model.conv1(model.encode(frame)), states)
+            logits, states, spikes = model.step(model.input_current(frame), states)
         context = graph.step(_graph_input(spec, frame))
         where = f"at t={t} (image {index})"
         layers = zip(graph.lifs, spikes, states, strict=True)

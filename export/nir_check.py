@@ -146,7 +146,7 @@ def run_network(model: SpikingCNN, frames: Tensor) -> Outputs:
     spikes = []
 
     def step(frame: Tensor, membranes: list) -> tuple[Tensor, list]:
-        out, membranes, step_spikes = model.step(model.conv1(model.encode(frame)), membranes)
+        out, membranes, step_spikes = model.step(model.input_current(frame), membranes)
         spikes.append(step_spikes)
         return out, membranes
 

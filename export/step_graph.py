@@ -1,11 +1,13 @@
 """The QONNX step graph: ONE timestep of the spiking CNN with its membranes as explicit I/O.
 
     inputs:  x (the image under direct encoding, the spike frame under rate encoding),
-             membrane_1, membrane_2, membrane_3        (V' after the previous step; zeros at t=1)
-    outputs: logits_t, membrane_1, membrane_2, membrane_3
+             membrane_1 .. membrane_L      (V' after the previous step; zeros at t=1), one per
+                                           LIF layer of the spec's layer list
+    outputs: logits_t, membrane_1 .. membrane_L
 
 Hardware runs the graph T times, keeping the membranes on chip, and reads out the mean (or
-sum) of logits_t. conv1 is part of the graph; under direct encoding its input does not change,
+sum) of logits_t. The first layer is part of the graph; under direct encoding its input does
+not change,
 so a design may compute it once per image (metadata `first_layer_computed_once`). The spike
 is 0.5 (BipolarQuant(V - theta) + 1) and the membrane grid a `Quant` node, the forms QONNX and
 FINN read correctly. An ANN exports as one plain graph (x -> logits). The model spec and the
@@ -30,26 +32,31 @@ from model.spec import ModelSpec
 
 METADATA_KEY = "qsnn"
 FORMAT = "qsnn-step-graph/1"
-STATE_NAMES = ("membrane_1", "membrane_2", "membrane_3")
+
+
+def state_names(spec: ModelSpec) -> list[str]:
+    """membrane_1 .. membrane_L, one per LIF layer."""
+    return [f"membrane_{index}" for index in range(1, spec.lif_layers + 1)]
 
 
 class StepModule(nn.Module):
-    """forward(x, m1, m2, m3) = (logits_t, m1', m2', m3'), the network's own `step`."""
+    """forward(x, m_1, .., m_L) = (logits_t, m_1', .., m_L'), the network's own `step`."""
 
     def __init__(self, snn: SpikingCNN) -> None:
         super().__init__()
         self.snn = snn
 
-    def forward(self, x: Tensor, m1: Tensor, m2: Tensor, m3: Tensor):
-        logits, membranes, _ = self.snn.step(self.snn.conv1(self.snn.encode(x)), [m1, m2, m3])
-        return (logits, *membranes)
+    def forward(self, x: Tensor, *membranes: Tensor):
+        logits, membranes_out, _ = self.snn.step(self.snn.input_current(x), list(membranes))
+        return (logits, *membranes_out)
 
 
 def state_shapes(model: SpikingCNN) -> list[list[int]]:
     """Per-image membrane shapes, read off one step on a blank image."""
+    spec = model.spec
     with torch.no_grad():
-        x = torch.zeros(1, model.spec.in_channels, model.spec.image_size, model.spec.image_size)
-        _, membranes, _ = model.step(model.conv1(model.encode(x)), [None, None, None])
+        x = torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size)
+        _, membranes, _ = model.step(model.input_current(x), [None] * spec.lif_layers)
     return [list(m.shape[1:]) for m in membranes]
 
 
@@ -60,7 +67,7 @@ def metadata(spec: ModelSpec, model: nn.Module) -> dict:
         "timesteps": spec.timesteps, "beta": spec.beta, "threshold": spec.threshold,
         "reset": spec.reset, "encoding": spec.encoding, "weight_bits": spec.weight_bits,
         "state_bits": spec.state_bits, "state_step": spec.state_step,
-        "state_names": list(STATE_NAMES) if snn else [],
+        "state_names": state_names(spec) if snn else [],
         "state_shapes": state_shapes(model) if snn else [],
         "input_scale": PIXEL_SCALE, "readout": spec.readout,
         "first_layer_computed_once": snn and spec.encoding == "direct",
@@ -82,9 +89,10 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
     if spec.kind == "snn":
         module = StepModule(model).eval()  # export_qonnx restores this mode on the network
         args = (x, *(torch.zeros(1, *s) for s in meta["state_shapes"]))
-        names_in, names_out = ("x", *STATE_NAMES), ("logits_t", *STATE_NAMES)
+        names_in, names_out = ("x", *meta["state_names"]), ("logits_t", *meta["state_names"])
     else:
         module, args, names_in, names_out = model, (x,), ("x",), ("logits",)
+    states = set(meta["state_names"])
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():
@@ -94,9 +102,9 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
         if spec.kind == "snn" and spec.encoding == "rate":  # spike frames: tell FINN the type
             graph.set_tensor_datatype(graph.graph.input[0].name, DataType["BINARY"])
         for tensor, name in zip(graph.graph.input, names_in, strict=True):
-            graph.rename_tensor(tensor.name, f"in_{name}" if name in STATE_NAMES else name)
+            graph.rename_tensor(tensor.name, f"in_{name}" if name in states else name)
         for tensor, name in zip(graph.graph.output, names_out, strict=True):
-            graph.rename_tensor(tensor.name, f"out_{name}" if name in STATE_NAMES else name)
+            graph.rename_tensor(tensor.name, f"out_{name}" if name in states else name)
         onnx.helper.set_model_props(graph.model, {METADATA_KEY: json.dumps(meta)})
         graph.save(str(tmp))
 

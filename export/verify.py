@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from common.errors import CheckFailed
 from export.standard_onnx import standard_path
-from export.step_graph import STATE_NAMES
+from export.step_graph import state_names
 from model.quantizers import pixels
 from model.spec import ModelSpec
 from model.timesteps import FRAME_SEED, input_frames, run_timesteps
@@ -123,18 +123,19 @@ def _run_steps(graph: _Graphs, model, spec: ModelSpec, x: Tensor, frames: torch.
     """Both engines in lockstep over T steps, states and spikes compared at every step;
     returns (graph logits, torch logits)."""
     spike_nodes = [n.output[0] for n in graph.graph.graph.node if n.op_type == "BipolarQuant"]
-    torch_states = [torch.zeros(1, *s) for s in _shapes(graph.graph)]
+    names = state_names(spec)
+    torch_states = [torch.zeros(1, *graph.graph.get_tensor_shape(f"in_{n}")[1:]) for n in names]
 
     def step(numbered: tuple[int, Tensor], states: tuple[list, list]):
         (t, frame), (torch_states, graph_states) = numbered, states
         with torch.no_grad():  # StepModule's computation, with the spikes it passes through
-            torch_logits, torch_states, spikes = model.step(model.conv1(model.encode(frame)),
+            torch_logits, torch_states, spikes = model.step(model.input_current(frame),
                                                             torch_states)
         feed = {"x": frame.numpy(),
-                **{f"in_{n}": s for n, s in zip(STATE_NAMES, graph_states, strict=True)}}
+                **{f"in_{n}": s for n, s in zip(names, graph_states, strict=True)}}
         context = graph.run(feed, f"at t={t + 1} (image {tally.images + 1})")
-        graph_states = [context[f"out_{n}"] for n in STATE_NAMES]
-        _compare_states(t, graph_states, torch_states, tally)
+        graph_states = [context[f"out_{n}"] for n in names]
+        _compare_states(t, names, graph_states, torch_states, tally)
         _compare_spikes(t, [(context[name] + 1) / 2 for name in spike_nodes], spikes, tally)
         both = np.stack([context["logits_t"][0], torch_logits.numpy()[0]])
         return both, (torch_states, graph_states)
@@ -144,12 +145,9 @@ def _run_steps(graph: _Graphs, model, spec: ModelSpec, x: Tensor, frames: torch.
     return logits[0], logits[1]
 
 
-def _shapes(graph) -> list[list[int]]:
-    return [graph.get_tensor_shape(f"in_{n}")[1:] for n in STATE_NAMES]
-
-
-def _compare_states(t: int, graph_states, torch_states, tally: _Tally) -> None:
-    for name, g, p in zip(STATE_NAMES, graph_states, torch_states, strict=True):
+def _compare_states(t: int, names: list[str], graph_states, torch_states, tally: _Tally
+                    ) -> None:
+    for name, g, p in zip(names, graph_states, torch_states, strict=True):
         if not np.array_equal(g, p.numpy()):
             tally.membranes_exact = False
             tally.mismatch(f"{name} differs at t={t + 1} (max {np.abs(g - p.numpy()).max():.3g})")

@@ -2,11 +2,12 @@
 
     python -m hls.build [runs/<name>] [--images 20] [--part xc7z020clg400-1] [--clock-ns 10]
 
-Writes runs/<name>/hls/: params.h (constants, widths, weights), snn.h, snn.cpp, tb.cpp,
-run_hls.tcl (for Vitis HLS, not runnable here) and csim_report.json. The C simulation (g++ +
-ap_types) runs T timesteps on N test images and must match PyTorch and, when
-`make export` has written it, the QONNX step graph: membranes bit-exact at every step,
-identical fc2 outputs. Exits with status 1 when they differ.
+Writes runs/<name>/hls/: params.h (constants, widths, weights), network.h and stages.h (the
+layer list's membranes and stages), lif.h, layers.h, snn.h, snn.cpp, tb.cpp, run_hls.tcl (for
+Vitis HLS, not runnable here) and csim_report.json. The C simulation (g++ + ap_types) runs T
+timesteps on N test images and must match PyTorch and, when `make export` has written it, the
+QONNX step graph: membranes bit-exact at every step, identical readout outputs. Exits with
+status 1 when they differ.
 """
 from __future__ import annotations
 
@@ -37,13 +38,13 @@ def build_and_check(model, spec, images, out, part: str = "xc7z020clg400-1",
         write_project(net, widths, scratch, part, clock_ns)
         executable = compile_csim(scratch)
         frames = input_frames(spec, images)
-        csim = run_csim(executable, frames, state_shapes(model), spec.num_classes)
+        csim = run_csim(executable, frames, spec, state_shapes(model))
         report = {"images": len(images), "timesteps": spec.timesteps, "widths": widths,
                   "vs_torch": compare(csim, torch_reference(model, spec, frames),
-                                      net.layers["fc2"].frac)}
+                                      net.readout.frac)}
         if graph is not None and graph.exists():
             report["vs_qonnx"] = compare(csim, qonnx_reference(graph, spec, frames),
-                                         net.layers["fc2"].frac)
+                                         net.readout.frac)
         report["passed"] = all(r["passed"] for k, r in report.items() if k.startswith("vs_"))
         report["seconds"] = time.perf_counter() - start
         for name in ("frames.bin", "csim_out.bin", "csim"):

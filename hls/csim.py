@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from common.errors import UserError
-from export.step_graph import STATE_NAMES, StepModule, state_shapes
+from export.step_graph import StepModule, state_names, state_shapes
 from model import timesteps
 from model.quantizers import pixels
 from model.spec import ModelSpec
@@ -54,9 +54,10 @@ def input_frames(spec: ModelSpec, images: torch.Tensor) -> np.ndarray:
     return torch.stack(frames).numpy().astype(np.uint8)
 
 
-def run_csim(executable: Path, frames: np.ndarray, shapes: list[list[int]],
-             classes: int) -> dict[str, np.ndarray]:
-    """Membrane codes [N, T, ...] per layer and fc2 accumulators [N, T, classes]."""
+def run_csim(executable: Path, frames: np.ndarray, spec: ModelSpec, shapes: list[list[int]]
+             ) -> dict[str, np.ndarray]:
+    """Membrane codes [N, T, neurons] per LIF stage (`shapes`: their membranes' shapes) and
+    the readout's accumulators [N, T, classes]: the record tb.cpp writes per step."""
     work = executable.parent
     n, steps = frames.shape[:2]
     with open(work / "frames.bin", "wb") as f:
@@ -67,16 +68,16 @@ def run_csim(executable: Path, frames: np.ndarray, shapes: list[list[int]],
     if done.returncode != 0:
         raise UserError(f"C simulation failed: {done.stderr.strip() or done.returncode}")
     raw = (work / "csim_out.bin").read_bytes()
-    sizes = [int(np.prod(s)) for s in shapes]
-    record = np.dtype([*((f"m{i}", np.int16, (size,)) for i, size in enumerate(sizes, 1)),
-                       ("logits", np.int32, (classes,))])
+    names = state_names(spec)
+    record = np.dtype([*((name, np.int16, (int(np.prod(shape)),))
+                         for name, shape in zip(names, shapes, strict=True)),
+                       ("logits", np.int32, (spec.num_classes,))])
     data = np.frombuffer(raw, dtype=record).reshape(n, steps)
-    return {**{STATE_NAMES[i]: data[f"m{i + 1}"] for i in range(len(shapes))},
-            "logits": data["logits"]}
+    return {name: data[name] for name in (*names, "logits")}
 
 
 def torch_reference(model, spec: ModelSpec, frames: np.ndarray) -> dict[str, np.ndarray]:
-    """PyTorch on the same frames: membrane codes (V / step) and fc2 outputs per step."""
+    """PyTorch on the same frames: membrane codes (V / step) and readout outputs per step."""
     module = StepModule(model.eval().cpu())
     zeros = [np.zeros((1, *shape), np.float32) for shape in state_shapes(module.snn)]
 
@@ -99,12 +100,13 @@ def qonnx_reference(graph_path: Path, spec: ModelSpec, frames: np.ndarray) -> di
     from qonnx.core.onnx_exec import execute_onnx
 
     graph = ModelWrapper(str(graph_path))
-    zeros = [np.zeros(graph.get_tensor_shape(f"in_{n}"), np.float32) for n in STATE_NAMES]
+    names = state_names(spec)
+    zeros = [np.zeros(graph.get_tensor_shape(f"in_{n}"), np.float32) for n in names]
 
     def step(x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        result = execute_onnx(graph, {"x": x, **dict(zip((f"in_{n}" for n in STATE_NAMES),
+        result = execute_onnx(graph, {"x": x, **dict(zip((f"in_{n}" for n in names),
                                                          states, strict=True))})
-        return result["logits_t"], [result[f"out_{n}"] for n in STATE_NAMES]
+        return result["logits_t"], [result[f"out_{n}"] for n in names]
 
     return _record_steps(step, spec, frames, zeros)
 
@@ -113,11 +115,12 @@ def _record_steps(step, spec: ModelSpec, frames: np.ndarray, zeros: list[np.ndar
                   ) -> dict[str, np.ndarray]:
     """Run `step` over every image's frames (model.timesteps.run_timesteps) and record, per
     image and step, the membrane codes (V / step) and the output layer's logits."""
-    out: dict[str, list] = {name: [] for name in (*STATE_NAMES, "logits")}
+    names = state_names(spec)
+    out: dict[str, list] = {name: [] for name in (*names, "logits")}
 
     def recording(frame: np.ndarray, states: list) -> tuple[np.ndarray, list]:
         logits, states = step(step_input(spec, torch.from_numpy(frame[None])).numpy(), states)
-        for name, state in zip(STATE_NAMES, states, strict=True):
+        for name, state in zip(names, states, strict=True):
             out[name][-1].append((state[0] / spec.state_step).flatten())
         out["logits"][-1].append(logits[0])
         return logits, states
@@ -132,8 +135,9 @@ def _record_steps(step, spec: ModelSpec, frames: np.ndarray, zeros: list[np.ndar
 def compare(csim: dict[str, np.ndarray], reference: dict[str, np.ndarray],
             logit_frac: int) -> dict:
     """Bit-exact comparison of membranes and logits; predictions from the summed logits."""
+    names = [name for name in reference if name != "logits"]
     report: dict = {"first_mismatch": None}
-    for name in STATE_NAMES:
+    for name in names:
         equal = np.array_equal(csim[name].astype(np.float64), reference[name].astype(np.float64))
         report[f"{name}_bit_exact"] = bool(equal)
         if not equal and report["first_mismatch"] is None:
@@ -143,5 +147,5 @@ def compare(csim: dict[str, np.ndarray], reference: dict[str, np.ndarray],
     report["logits_exact"] = bool(np.array_equal(logits, reference["logits"].astype(np.float64)))
     report["identical_predictions"] = int(
         (logits.sum(1).argmax(-1) == reference["logits"].sum(1).argmax(-1)).sum())
-    report["passed"] = all(report[f"{n}_bit_exact"] for n in STATE_NAMES) and report["logits_exact"]
+    report["passed"] = all(report[f"{n}_bit_exact"] for n in names) and report["logits_exact"]
     return report

@@ -1,4 +1,7 @@
-"""Generate the HLS C++ project of a trained spiking CNN (templates + a generated params.h).
+"""Generate the HLS C++ project of a trained spiking CNN: the templates (layers.h: one C++
+template per kind of stage) and three generated headers, params.h (constants, widths,
+weights), network.h (the membranes of the LIF stages) and stages.h (one timestep: one
+template instance per stage of the spec's layer list).
 
 The network is rewritten in integers: weights W_int with scale 2^-wfrac (power of two, from
 the Brevitas quantizer), pixels p with scale 2^-8 (spikes: 0/1), membrane codes v = V / step
@@ -20,30 +23,42 @@ from torch import nn
 
 from common.errors import UserError
 from hls.integer_lif import IntegerLIF
+from model.layers import input_shapes
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
 TEMPLATES = Path(__file__).parent / "templates"
-SOURCES = ("lif.h", "snn.h", "snn.cpp", "tb.cpp")
-LAYERS = ("conv1", "conv2", "fc1", "fc2")
+SOURCES = ("lif.h", "layers.h", "snn.h", "snn.cpp", "tb.cpp")
 
 
 @dataclass(frozen=True)
 class IntegerLayer:
+    """One weight layer in integers, with the shape of its input and whether a pool and a
+    LIF follow it (the readout has none)."""
+
+    name: str
+    kind: str  # "conv" or "fc" (model.layers)
     weights: np.ndarray  # integer weights
     frac: int  # weight scale = 2^-frac
     in_frac: int  # input scale = 2^-in_frac
     in_bits: int  # unsigned input bits (1 for spikes)
     fan_in: int
+    in_shape: tuple[int, ...]  # (C, H, W) or (features,), before any flattening
+    pooled: bool
+    lif: bool
 
 
 @dataclass(frozen=True)
 class IntegerNet:
     spec: ModelSpec
-    layers: dict[str, IntegerLayer]
+    layers: list[IntegerLayer]  # data-flow order, the readout last
     state_frac: int  # Q: membrane step = 2^-Q
     leak_shift: int  # K: beta = 2^-K
     theta_code: int
+
+    @property
+    def readout(self) -> IntegerLayer:
+        return self.layers[-1]
 
 
 def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
@@ -51,20 +66,22 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
     _check_supported(spec)
     direct = spec.encoding == "direct"
     pixel_frac = int(-math.log2(PIXEL_SCALE))
-    layers = {}
-    for name in LAYERS:
-        quant = getattr(model, name).quant_weight()
+    shapes = input_shapes(spec.weight_layers, spec.in_channels, spec.image_size)
+    layers = []
+    for stage, layer, shape in zip(model.stages(), spec.weight_layers, shapes, strict=True):
+        quant = stage.synapse.quant_weight()
         scale = float(quant.scale.detach().flatten()[0])
         frac = -math.log2(scale)
         if not frac.is_integer() or quant.scale.numel() != 1:
-            raise UserError(f"{name}'s weight scale {scale} is not one power of two; retrain "
-                            f"with the fixed-point quantizers")
+            raise UserError(f"{stage.name}'s weight scale {scale} is not one power of two; "
+                            f"retrain with the fixed-point quantizers")
         weights = quant.int().detach().cpu().numpy().astype(np.int64)
-        first = name == "conv1"
-        layers[name] = IntegerLayer(
-            weights=weights, frac=int(frac), in_frac=pixel_frac if first and direct else 0,
-            in_bits=spec.input_bits if first and direct else 1,
-            fan_in=int(np.prod(weights.shape[1:])))
+        pixels_in = stage.fed_by_input and direct
+        layers.append(IntegerLayer(
+            name=stage.name, kind=layer.kind, weights=weights, frac=int(frac),
+            in_frac=pixel_frac if pixels_in else 0, in_bits=spec.input_bits if pixels_in else 1,
+            fan_in=int(np.prod(weights.shape[1:])), in_shape=shape, pooled=layer.pooled,
+            lif=layer.neuron))
     return IntegerNet(spec, layers, state_frac=int(-math.log2(spec.state_step)),
                       leak_shift=int(-math.log2(spec.beta)),
                       theta_code=round(spec.threshold / spec.state_step))
@@ -87,19 +104,19 @@ def _check_supported(spec: ModelSpec) -> None:
 
 
 def required_widths(net: IntegerNet) -> dict[str, int]:
-    """Bit widths (and shifts) that make every sum exact: nothing overflows."""
+    """Bit widths (and shifts) that make every sum exact: nothing overflows. Keys are numbered
+    by weight layer: ACC<l>_BITS, and for a LIF stage SHIFT_V_<l>, SHIFT_A_<l>, ROUND_<l>,
+    X<l>_BITS."""
     spec = net.spec
     widths: dict[str, int] = {}
-    for index, name in enumerate(LAYERS, start=1):
-        layer = net.layers[name]
+    for index, layer in enumerate(net.layers, start=1):
         acc = spec.weight_bits + layer.in_bits + math.ceil(math.log2(layer.fan_in))
         widths[f"ACC{index}_BITS"] = acc
-        if name == "fc2":
-            break
-        lif = integer_lif(net, layer.frac + layer.in_frac, acc)
-        widths.update({f"SHIFT_V_{index}": lif.shift_v, f"SHIFT_A_{index}": lif.shift_a,
-                       f"ROUND_{index}": lif.round_shift, f"X{index}_BITS": lif.x_bits})
-    widths["LOGIT_BITS"] = widths["ACC4_BITS"]
+        if layer.lif:
+            lif = integer_lif(net, layer.frac + layer.in_frac, acc)
+            widths.update({f"SHIFT_V_{index}": lif.shift_v, f"SHIFT_A_{index}": lif.shift_a,
+                           f"ROUND_{index}": lif.round_shift, f"X{index}_BITS": lif.x_bits})
+    widths["LOGIT_BITS"] = widths[f"ACC{len(net.layers)}_BITS"]
     widths["LOGIT_SUM_BITS"] = widths["LOGIT_BITS"] + math.ceil(math.log2(spec.timesteps)) + 1
     return widths
 
@@ -113,33 +130,105 @@ def integer_lif(net: IntegerNet, current_frac: int, current_bits: int) -> Intege
 
 
 def params_header(net: IntegerNet, widths: dict[str, int]) -> str:
+    """Constants, widths, accumulator types and integer weights (W<l>_INT per weight layer)."""
     spec = net.spec
-    c1, c2 = spec.conv_channels
     size = spec.image_size
     defines = {
         "TIMESTEPS": spec.timesteps, "IN_C": spec.in_channels, "IN_H": size, "IN_W": size,
-        "C1": c1, "H1": size, "W1": size, "C2": c2, "H2": size // 2, "W2": size // 2,
-        "H3": size // 4, "W3": size // 4, "HIDDEN": spec.hidden, "CLASSES": spec.num_classes,
-        "WEIGHT_BITS": spec.weight_bits, "STATE_BITS": spec.state_bits,
-        "STATE_FRAC": net.state_frac, "LEAK_SHIFT": net.leak_shift,
-        "STATE_MIN_CODE": -(2 ** (spec.state_bits - 1)),
+        "CLASSES": spec.num_classes, "WEIGHT_BITS": spec.weight_bits,
+        "STATE_BITS": spec.state_bits, "STATE_FRAC": net.state_frac,
+        "LEAK_SHIFT": net.leak_shift, "STATE_MIN_CODE": -(2 ** (spec.state_bits - 1)),
         "STATE_MAX_CODE": 2 ** (spec.state_bits - 1) - 1, "THETA_CODE": net.theta_code,
         "RESET_ZERO": int(spec.reset == "zero"), "DIRECT_ENCODING": int(spec.encoding == "direct"),
-        "FRAC_4": net.layers["fc2"].frac, **widths,
+        "LOGIT_FRAC": net.readout.frac, **widths,
     }
     lines = ["// Generated by hls/generate.py from a trained run: constants, widths, weights.",
              "#ifndef PARAMS_H", "#define PARAMS_H", ""]
     lines += [f"#define {key} {value}" for key, value in defines.items()]
-    lines += [""] + [f"typedef ap_int<ACC{i}_BITS> acc{i}_t;" for i in (1, 2, 3)]
+    lines += [""] + [f"typedef ap_int<ACC{i}_BITS> acc{i}_t;"
+                     for i, layer in enumerate(net.layers, start=1) if layer.lif]
     lines += ["typedef ap_int<WEIGHT_BITS> weight_t;", ""]
-    shapes = {"conv1": "[C1][IN_C][3][3]", "conv2": "[C2][C1][3][3]",
-              "fc1": "[HIDDEN][C2 * H3 * W3]", "fc2": "[CLASSES][HIDDEN]"}
-    for index, name in enumerate(LAYERS, start=1):
-        values = ",".join(str(int(v)) for v in net.layers[name].weights.flatten())
-        lines.append(f"// {name}: weight = W{index}_INT * 2^-{net.layers[name].frac}")
-        lines.append(f"static const signed char W{index}_INT{shapes[name]} = {{{values}}};")
+    for index, layer in enumerate(net.layers, start=1):
+        values = ",".join(str(int(v)) for v in layer.weights.flatten())
+        dims = "".join(f"[{d}]" for d in layer.weights.shape)
+        lines.append(f"// {layer.name}: weight = W{index}_INT * 2^-{layer.frac}")
+        lines.append(f"static const signed char W{index}_INT{dims} = {{{values}}};")
     lines += ["", "#endif", ""]
     return "\n".join(lines)
+
+
+def network_header(net: IntegerNet) -> str:
+    """membranes_t (one membrane array m<l> per LIF stage) and FOR_EACH_MEMBRANE(F)."""
+    members = [(f"m{index}", _dims(_neuron_shape(layer)))
+               for index, layer in enumerate(net.layers, start=1) if layer.lif]
+    lines = ["// Generated by hls/generate.py: the membranes of the layer list's LIF stages.",
+             "#ifndef NETWORK_H", "#define NETWORK_H", "", "struct membranes_t {"]
+    lines += [f"    state_t {name}{dims};" for name, dims in members]
+    lines += ["};", "", "#define FOR_EACH_MEMBRANE(F) " + " ".join(f"F({n})" for n, _ in members),
+              "", "#endif", ""]
+    return "\n".join(lines)
+
+
+def stages_header(net: IntegerNet) -> str:
+    """run_stages: one instance of a layers.h template per stage, in data-flow order."""
+    lines = ["// Generated by hls/generate.py: one timestep, one template instance per stage.",
+             "#ifndef STAGES_H", "#define STAGES_H", "",
+             "static void run_stages(const pixel_t x[IN_C][IN_H][IN_W], membranes_t &m, "
+             "logit_t logits[CLASSES]) {"]
+    source = "x"
+    for index, layer in enumerate(net.layers, start=1):
+        if layer.kind == "fc" and len(layer.in_shape) == 3:
+            flat = f"f{index}"
+            lines.append(f"    spike_t {flat}[{math.prod(layer.in_shape)}];")
+            lines.append(f"    flatten<{_args(layer.in_shape)}>({source}, {flat});")
+            source = flat
+        lines += [f"    {line}" for line in _STAGE_CALLS[layer.kind](index, layer, source)]
+        source = f"s{index}"
+        if layer.pooled:
+            channels, height, width = _neuron_shape(layer)
+            lines.append(f"    spike_t p{index}[{channels}][{height // 2}][{width // 2}];")
+            lines.append(f"    maxpool<{channels}, {height}, {width}>({source}, p{index});")
+            source = f"p{index}"
+    lines += ["}", "", "#endif", ""]
+    return "\n".join(lines)
+
+
+def _conv_lif(index: int, layer: IntegerLayer, source: str) -> list[str]:
+    out = f"s{index}"
+    return [f"spike_t {out}{_dims(_neuron_shape(layer))};",
+            f"conv_lif<{_args(layer.in_shape)}, {layer.weights.shape[0]}, "
+            f"{_lif_args(index)}>({source}, W{index}_INT, m.m{index}, {out});"]
+
+
+def _fc(index: int, layer: IntegerLayer, source: str) -> list[str]:
+    features, width = layer.weights.shape[1], layer.weights.shape[0]
+    if not layer.lif:
+        return [f"fc_readout<{features}, {width}>({source}, W{index}_INT, logits);"]
+    return [f"spike_t s{index}[{width}];",
+            f"fc_lif<{features}, {width}, {_lif_args(index)}>({source}, W{index}_INT, "
+            f"m.m{index}, s{index});"]
+
+
+_STAGE_CALLS = {"conv": _conv_lif, "fc": _fc}
+
+
+def _lif_args(index: int) -> str:
+    return (f"acc{index}_t, X{index}_BITS, SHIFT_V_{index}, SHIFT_A_{index}, ROUND_{index}")
+
+
+def _neuron_shape(layer: IntegerLayer) -> tuple[int, ...]:
+    """The shape of a stage's neurons (the pool follows them: after_neuron)."""
+    if layer.kind == "fc":
+        return (layer.weights.shape[0],)
+    return (layer.weights.shape[0], *layer.in_shape[1:])
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "".join(f"[{d}]" for d in shape)
+
+
+def _args(shape: tuple[int, ...]) -> str:
+    return ", ".join(str(d) for d in shape)
 
 
 def write_project(net: IntegerNet, widths: dict[str, int], out: Path, part: str,
@@ -147,6 +236,8 @@ def write_project(net: IntegerNet, widths: dict[str, int], out: Path, part: str,
     """params.h, the C++ sources and the Vitis HLS script into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "params.h").write_text(params_header(net, widths))
+    (out / "network.h").write_text(network_header(net))
+    (out / "stages.h").write_text(stages_header(net))
     for name in SOURCES:
         shutil.copy(TEMPLATES / name, out / name)
     script = (TEMPLATES / "run_hls.tcl").read_text()

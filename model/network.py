@@ -1,12 +1,15 @@
-"""The seed spiking CNN and its ANN baseline, both built from a ModelSpec."""
+"""The spiking CNN and its ANN baseline, both built from a ModelSpec's layer list."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from brevitas import nn as qnn
 from torch import Tensor, nn
 
+from model.layers import WeightLayer, input_shapes
 from model.lif import LIF
 from model.quantizers import PixelQuant, relu_quant_kwargs, weight_quant_kwargs
 from model.spec import FLOAT_BITS, ModelSpec
@@ -22,46 +25,56 @@ class Stage:
     neuron: nn.Module | None
     pooled: bool  # a 2x2 max pool follows the weight layer (before or after the neuron)
     binary_input: bool  # inputs are spikes in {0, 1}: accumulate-only synaptic operations
+    fed_by_input: bool  # the first weight layer: its input is the network's input
 
 
 class Synapses(nn.Module):
-    """The four weight layers shared by both networks: conv1, conv2, fc1, fc2 (Brevitas).
+    """The weight layers of the spec's layer list (Brevitas), shared by both networks, each an
+    attribute named as in model.layers (conv1, ..., fc1, ...; the readout is the last fc), and
+    the neuron after each, named `neuron_prefix` 1, 2, ...
 
     No biases: with power-of-two weight and input scales every current is an exact integer
     sum (see model.quantizers), and a LIF neuron's threshold already sets its operating point.
     """
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, neuron_prefix: str) -> None:
         super().__init__()
         self.spec = spec
-        c1, c2 = spec.conv_channels
-        wq = weight_quant_kwargs(spec.weight_bits)
         self.input_quant = qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
-        self.conv1 = qnn.QuantConv2d(spec.in_channels, c1, 3, padding=1, bias=False, **wq)
-        self.conv2 = qnn.QuantConv2d(c1, c2, 3, padding=1, bias=False, **wq)
-        self.fc1 = qnn.QuantLinear(spec.flat_features, spec.hidden, bias=False, **wq)
-        self.fc2 = qnn.QuantLinear(spec.hidden, spec.num_classes, bias=False, **wq)
+        layers = spec.weight_layers
+        self._stages: list[Stage] = []
+        inputs = input_shapes(layers, spec.in_channels, spec.image_size)
+        for index, (layer, shape) in enumerate(zip(layers, inputs, strict=True)):
+            synapse = _synapse(layer, shape, spec.weight_bits)
+            self.add_module(layer.name, synapse)
+            neuron = None
+            if layer.neuron:
+                neuron = self._neuron()
+                self.add_module(f"{neuron_prefix}{index + 1}", neuron)
+            first = index == 0
+            binary = spec.kind == "snn" and (not first or spec.encoding == "rate")
+            self._stages.append(Stage(layer.name, synapse, neuron, layer.pooled, binary, first))
+        self.pool = nn.MaxPool2d(2)
+        self.dropout = nn.Dropout(spec.dropout)
 
-    def neurons(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+    def _neuron(self) -> nn.Module:
         raise NotImplementedError
 
     def stages(self) -> list[Stage]:
         """The network's layers in data-flow order, for profiling and export."""
-        n1, n2, n3 = self.neurons()
-        snn = self.spec.kind == "snn"
-        first_binary = snn and self.spec.encoding == "rate"
-        return [Stage("conv1", self.conv1, n1, True, first_binary),
-                Stage("conv2", self.conv2, n2, True, snn),
-                Stage("fc1", self.fc1, n3, False, snn),
-                Stage("fc2", self.fc2, None, False, snn)]
+        return list(self._stages)
+
+    def neurons(self) -> list[nn.Module]:
+        return [stage.neuron for stage in self._stages if stage.neuron is not None]
 
 
 class SpikingCNN(Synapses):
     """Spiking CNN run for T timesteps; see ModelSpec for the topology.
 
-    Direct encoding feeds the 8-bit image as a constant input current, so conv1 is computed
-    once per image; rate encoding feeds Bernoulli spikes with P(spike) = p / 255 every step.
-    logits = readout_t fc2(S3[t]), readout = mean or sum over t = 1..T.
+    Direct encoding feeds the 8-bit image as a constant input current, so the first layer is
+    computed once per image; rate encoding feeds Bernoulli spikes with P(spike) = p / 255 every
+    step. logits = readout_t W_out S_L[t], readout = mean or sum over t = 1..T, S_L the spikes
+    of the last LIF layer.
 
     `forward` runs layer by layer over all timesteps: every stateless layer (conv, pool, fc,
     dropout) runs once on the [T*B, ...] stack, each LIF layer runs its fused recurrence over
@@ -71,73 +84,101 @@ class SpikingCNN(Synapses):
     """
 
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self.lif1, self.lif2, self.lif3 = LIF(spec), LIF(spec), LIF(spec)
-        self.pool = nn.MaxPool2d(2)
-        self.dropout = nn.Dropout(spec.dropout)
+        super().__init__(spec, neuron_prefix="lif")
         self.to(memory_format=torch.channels_last)
 
-    def neurons(self) -> tuple[LIF, LIF, LIF]:
-        return self.lif1, self.lif2, self.lif3
+    def _neuron(self) -> nn.Module:
+        return LIF(self.spec)
 
     def forward(self, images: Tensor) -> Tensor:
         steps = self.spec.timesteps
         pixels = self.input_quant(images)
+        first, *hidden, readout = self._stages
         if self.spec.encoding == "direct":  # one input current, held for T steps
-            s1, _ = self.lif1(self._current1(pixels), steps=steps)
+            spikes, _ = first.neuron(self._first_current(pixels), steps=steps)
         else:
-            s1, _ = self.lif1(over_time(self._current1, rate_frames(pixels, steps)))
-        s2, _ = self.lif2(over_time(self._current2, s1))
-        s3, _ = self.lif3(over_time(self.fc1, FlattenMaps.apply(over_time(self._pool_after, s2))))
-        return read_out(over_time(self.fc2, self.dropout(s3)).sum(0), self.spec)
+            spikes, _ = first.neuron(over_time(self._first_current, rate_frames(pixels, steps)))
+        before = first
+        for stage in hidden:
+            inputs = self._next_inputs_over_time(before, stage, spikes)
+            spikes, _ = stage.neuron(over_time(partial(self._current, stage), inputs))
+            before = stage
+        inputs = self._next_inputs_over_time(before, readout, spikes)
+        return read_out(over_time(readout.synapse, self.dropout(inputs)).sum(0), self.spec)
 
-    def step(self, current1: Tensor, membranes: list[Tensor | None]
+    def step(self, current: Tensor, membranes: list[Tensor | None]
              ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """One timestep from conv1's output current, op by op through `LIF.step`: the
-        definition `forward` computes, and the exported step graph. Returns fc2's output, the
-        new membranes and each LIF layer's spikes."""
-        m1, m2, m3 = membranes
-        s1, m1 = self.lif1.step(self._pool_before(current1), m1)
-        s2, m2 = self.lif2.step(self._current2(s1), m2)
-        s3, m3 = self.lif3.step(self.fc1(self._pool_after(s2).flatten(1)), m3)
-        return self.fc2(self.dropout(s3)), [m1, m2, m3], [s1, s2, s3]
+        """One timestep from the first layer's output current (`input_current`), op by op
+        through `LIF.step`: the definition `forward` computes, and the exported step graph.
+        Returns the readout's output, the new membranes and each LIF layer's spikes."""
+        first, *hidden, readout = self._stages
+        spikes, membrane = first.neuron.step(self._pool_before(first, current), membranes[0])
+        all_spikes, new_membranes = [spikes], [membrane]
+        before = first
+        for stage, membrane in zip(hidden, membranes[1:], strict=True):
+            inputs = self._next_inputs(before, stage, spikes)
+            spikes, membrane = stage.neuron.step(self._current(stage, inputs), membrane)
+            all_spikes.append(spikes)
+            new_membranes.append(membrane)
+            before = stage
+        logits = readout.synapse(self.dropout(self._next_inputs(before, readout, spikes)))
+        return logits, new_membranes, all_spikes
 
     def encode(self, frame: Tensor) -> Tensor:
-        """conv1's input for one step's frame: the quantized image (direct encoding) or the
-        spike frame itself (rate encoding). The exported step graph takes this frame."""
+        """The first layer's input for one step's frame: the quantized image (direct encoding)
+        or the spike frame itself (rate encoding). The exported step graph takes this frame."""
         return self.input_quant(frame) if self.spec.encoding == "direct" else frame
 
-    def _current1(self, frames: Tensor) -> Tensor:
-        """LIF1's input current (channels-last) from conv1's input."""
-        return self._pool_before(self.conv1(frames).contiguous(memory_format=torch.channels_last))
+    def input_current(self, frame: Tensor) -> Tensor:
+        """The first weight layer's output for one step's frame: `step`'s first argument."""
+        return self._stages[0].synapse(self.encode(frame))
 
-    def _current2(self, spikes1: Tensor) -> Tensor:
-        return self._pool_before(self.conv2(self._pool_after(spikes1)))
+    def _first_current(self, frames: Tensor) -> Tensor:
+        """The first LIF layer's input current (channels-last) from the first layer's input."""
+        first = self._stages[0]
+        current = first.synapse(frames).contiguous(memory_format=torch.channels_last)
+        return self._pool_before(first, current)
 
-    def _pool_before(self, current: Tensor) -> Tensor:
-        return self.pool(current) if self.spec.pool == "before_neuron" else current
+    def _current(self, stage: Stage, inputs: Tensor) -> Tensor:
+        return self._pool_before(stage, stage.synapse(inputs))
 
-    def _pool_after(self, spikes: Tensor) -> Tensor:
-        return self.pool(spikes) if self.spec.pool == "after_neuron" else spikes
+    def _pool_before(self, stage: Stage, current: Tensor) -> Tensor:
+        pool = stage.pooled and self.spec.pool == "before_neuron"
+        return self.pool(current) if pool else current
+
+    def _pool_after(self, stage: Stage, spikes: Tensor) -> Tensor:
+        pool = stage.pooled and self.spec.pool == "after_neuron"
+        return self.pool(spikes) if pool else spikes
+
+    def _next_inputs(self, before: Stage, stage: Stage, spikes: Tensor) -> Tensor:
+        """The input of `stage` from the spikes [B, ...] of the stage `before` it: pooled
+        after the neuron, flattened in front of an fc."""
+        return _flat_for(stage, self._pool_after(before, spikes))
+
+    def _next_inputs_over_time(self, before: Stage, stage: Stage, spikes: Tensor) -> Tensor:
+        """`_next_inputs` for the spikes [T, B, ...] of all timesteps."""
+        inputs = over_time(partial(self._pool_after, before), spikes)
+        maps = isinstance(stage.synapse, nn.Linear) and inputs.dim() > 3
+        return FlattenMaps.apply(inputs) if maps else inputs
 
 
 class QuantCNN(Synapses):
-    """ANN baseline: the same topology with Brevitas QuantReLU of `weight_bits` bits."""
+    """ANN baseline: the same topology with Brevitas QuantReLU of `weight_bits` bits, each
+    pool after its ReLU."""
 
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
-        self.relu1, self.relu2, self.relu3 = (_relu(spec.weight_bits) for _ in range(3))
-        self.pool = nn.MaxPool2d(2)
-        self.dropout = nn.Dropout(spec.dropout)
+        super().__init__(spec, neuron_prefix="relu")
 
-    def neurons(self) -> tuple[nn.Module, nn.Module, nn.Module]:
-        return self.relu1, self.relu2, self.relu3
+    def _neuron(self) -> nn.Module:
+        return _relu(self.spec.weight_bits)
 
     def forward(self, images: Tensor) -> Tensor:
-        x = self.pool(self.relu1(self.conv1(self.input_quant(images))))
-        x = self.pool(self.relu2(self.conv2(x)))
-        x = self.relu3(self.fc1(x.flatten(1)))
-        return self.fc2(self.dropout(x))
+        *hidden, readout = self._stages
+        x = self.input_quant(images)
+        for stage in hidden:
+            x = stage.neuron(stage.synapse(_flat_for(stage, x)))
+            x = self.pool(x) if stage.pooled else x
+        return readout.synapse(self.dropout(_flat_for(readout, x)))
 
 
 def over_time(layer: nn.Module, sequence: Tensor) -> Tensor:
@@ -161,6 +202,19 @@ class FlattenMaps(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> Tensor:
         maps = grad.reshape(-1, *ctx.shape[2:]).contiguous(memory_format=ctx.layout)
         return maps.unflatten(0, ctx.shape[:2])
+
+
+def _synapse(layer: WeightLayer, input_shape: tuple[int, ...], weight_bits: int) -> nn.Module:
+    """The Brevitas layer of a weight layer whose input has `input_shape` (no bias)."""
+    wq = weight_quant_kwargs(weight_bits)
+    if layer.kind == "conv":
+        return qnn.QuantConv2d(input_shape[0], layer.width, 3, padding=1, bias=False, **wq)
+    return qnn.QuantLinear(math.prod(input_shape), layer.width, bias=False, **wq)
+
+
+def _flat_for(stage: Stage, x: Tensor) -> Tensor:
+    """x [B, ...] as `stage`'s synapse takes it: flattened in front of an fc."""
+    return x.flatten(1) if isinstance(stage.synapse, nn.Linear) else x
 
 
 def _relu(bits: int) -> nn.Module:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from common.errors import UserError, check_choice
+from model.layers import SEED_LAYERS, WeightLayer, parse_layers, split_tokens
 from model.surrogate import SURROGATES
 
 KINDS = ("snn", "ann")
@@ -26,10 +27,13 @@ FLOAT_BITS = 32
 class ModelSpec:
     """Architecture, neuron, encoding and quantization of one network.
 
-    Seed topology: Conv(in->c1, 3x3, pad 1) + LIF + MaxPool(2) -> Conv(c1->c2, 3x3, pad 1) + LIF
-    + MaxPool(2) -> FC(c2*(H/4)*(W/4) -> hidden) + LIF + Dropout -> FC(hidden -> classes); the
-    readout is the output layer summed or averaged over the T timesteps. `kind="ann"` replaces
-    every LIF by a quantized ReLU of `weight_bits` bits and runs one pass (timesteps = 1).
+    `layers` is the topology (model/layers.py), by default the seed network
+    conv32,pool,conv64,pool,fc256: Conv(in->32, 3x3, pad 1) + LIF + MaxPool(2) -> Conv(32->64)
+    + LIF + MaxPool(2) -> FC(64*(H/4)*(W/4) -> 256) + LIF + Dropout -> FC(256 -> classes); the
+    readout is the output layer summed or averaged over the T timesteps. `pool` says whether
+    a pool sits after the LIF of its conv (on spikes) or before it (on the current).
+    `kind="ann"` replaces every LIF by a quantized ReLU of `weight_bits` bits (pools after it)
+    and runs one pass (timesteps = 1).
     """
 
     kind: str = "snn"
@@ -48,13 +52,12 @@ class ModelSpec:
     readout: str = "mean"
     in_channels: int = 1
     image_size: int = 28
-    conv_channels: tuple[int, int] = (32, 64)
-    hidden: int = 256
+    layers: tuple[str, ...] = SEED_LAYERS
     num_classes: int = 10
     dropout: float = 0.3
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        object.__setattr__(self, "layers", split_tokens(self.layers))
         check_choice("kind", self.kind, KINDS)
         check_choice("weight_bits", self.weight_bits, WEIGHT_BITS)
         check_choice("input_bits", self.input_bits, (8,))
@@ -72,12 +75,9 @@ class ModelSpec:
         for name in ("threshold", "surrogate_slope", "state_max"):
             if not getattr(self, name) > 0:
                 raise UserError(f"{name}={getattr(self, name)!r} must be > 0")
-        for name in ("in_channels", "hidden", "num_classes"):
+        for name in ("in_channels", "image_size", "num_classes"):
             _check_int(name, getattr(self, name), low=1)
-        if len(self.conv_channels) != 2 or any(int(c) != c or c < 1 for c in self.conv_channels):
-            raise UserError(f"conv_channels={self.conv_channels!r} must be two positive integers")
-        if self.image_size % 4 != 0 or self.image_size < 4:
-            raise UserError(f"image_size={self.image_size} must be a positive multiple of 4")
+        parse_layers(self.layers, self.image_size, self.num_classes)  # a UserError if bad
         if self.quantized_state:
             self._check_state_grid()
 
@@ -91,9 +91,14 @@ class ModelSpec:
         return 2 * self.state_max / 2**self.state_bits if self.quantized_state else 0.0
 
     @property
-    def flat_features(self) -> int:
-        """Inputs of the first fully connected layer: c2 x (H/4) x (W/4)."""
-        return self.conv_channels[1] * (self.image_size // 4) ** 2
+    def weight_layers(self) -> tuple[WeightLayer, ...]:
+        """The weight layers in data-flow order, the implied readout last."""
+        return parse_layers(self.layers, self.image_size, self.num_classes)
+
+    @property
+    def lif_layers(self) -> int:
+        """Number of layers with a neuron (every weight layer but the readout)."""
+        return len(self.layers) - self.layers.count("pool")
 
     def _check_state_grid(self) -> None:
         if not math.log2(self.state_max).is_integer():
@@ -107,19 +112,32 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["conv_channels"] = list(self.conv_channels)
+        data["layers"] = ",".join(self.layers)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        """Rebuild a spec, rejecting keys this version does not know."""
+        """Rebuild a spec, rejecting keys this version does not know; a spec written before
+        the layer list (conv_channels=[c1, c2], hidden=h) opens as conv{c1},pool,conv{c2},pool,
+        fc{h}."""
         if not isinstance(data, dict):
             raise UserError(f"model spec must be a mapping, got {type(data).__name__}")
+        data = _with_layer_list(data)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"unknown model spec key(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+
+def _with_layer_list(data: dict[str, Any]) -> dict[str, Any]:
+    """An old spec dict's conv_channels and hidden mapped onto `layers`."""
+    if "conv_channels" not in data and "hidden" not in data:
+        return data
+    data = dict(data)
+    (c1, c2), hidden = data.pop("conv_channels", (32, 64)), data.pop("hidden", 256)
+    data.setdefault("layers", f"conv{c1},pool,conv{c2},pool,fc{hidden}")
+    return data
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from common.errors import UserError, check_choice
+from model.layers import SEED_LAYERS
 from model.spec import ModelSpec
 from quant_training.data import DATASETS
 
@@ -70,13 +71,16 @@ class TrainConfig:
 
 def run_name(spec: ModelSpec, config: TrainConfig) -> str:
     """Default run folder name, e.g. snn_mnist_T10_w4_s8_direct_seed0; a recipe other than
-    the default adds e.g. _constant_shift0."""
+    the default adds e.g. _constant_shift0, a layer list other than the seed's e.g.
+    _conv16-pool-fc64."""
     if spec.kind == "ann":
         name = f"ann_{config.dataset}_w{spec.weight_bits}"
     else:
         name = (f"snn_{config.dataset}_T{spec.timesteps}_w{spec.weight_bits}"
                 f"_s{spec.state_bits}_{spec.encoding}")
     name += f"_seed{config.seed}"
+    if spec.layers != SEED_LAYERS:
+        name += "_" + "-".join(spec.layers)
     default = TrainConfig(dataset=config.dataset)
     if config.schedule != default.schedule:
         name += f"_{config.schedule}"

@@ -24,7 +24,7 @@ from quant_training.engine import Result, evaluate
 from quant_training.trained_run import TrainedRun, add_run_arguments
 
 PROFILE_JSON, PROFILE_CSV = "profile.json", "profile.csv"
-READOUT_BITS = FLOAT_BITS  # the readout accumulates fc2's outputs over T in float
+READOUT_BITS = FLOAT_BITS  # the readout accumulates its layer's outputs over T in float
 
 
 def build_profile(spec: ModelSpec, probe: WorkloadProbe, result: Result, run: str,
@@ -50,7 +50,7 @@ def _layer(spec: ModelSpec, stage: Stage, probe: WorkloadProbe, measured: dict) 
     neuron_shape = shapes.get("neuron", shapes["output"])
     neurons = math.prod(neuron_shape)
     computed_once = snn and not stage.binary_input
-    act_bits = spec.input_bits if stage.name == "conv1" else spec.weight_bits
+    act_bits = spec.input_bits if stage.fed_by_input else spec.weight_bits
     layer = {
         "name": stage.name, "kind": "conv" if conv else "linear", "neuron": neuron,
         "input_shape": shapes["input"], "output_shape": shapes["output"],

@@ -56,8 +56,9 @@ SPEC_HELP = {
     "reset": "subtract | zero", "beta": "membrane leak factor", "threshold": "theta",
     "state_max": "membrane range +-state_max (a power of two)",
     "surrogate": "spike-function surrogate gradient", "pool": "after_neuron | before_neuron",
-    "readout": "mean | sum of the output layer over T", "conv_channels": "c1 c2",
-    "hidden": "width of the fully connected hidden layer",
+    "readout": "mean | sum of the output layer over T",
+    "layers": "comma-separated conv<channels> (3x3), pool (2x2 max), fc<width>, convolutions "
+              "first; the readout to the classes is implied",
 }
 TRAIN_HELP = {
     "dataset": "mnist | fashion", "lr": "peak learning rate",
@@ -124,7 +125,7 @@ def _resume_payload(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> dict
     if (run_dir / METRICS).exists():
         raise UserError(f"run {run_dir} has already finished; nothing to resume")
     payload = read_checkpoint(run_dir / LAST)
-    saved = {**payload["spec"], **payload["train_config"]}
+    saved = {**ModelSpec.from_dict(payload["spec"]).to_dict(), **payload["train_config"]}
     asked = {**spec.to_dict(), **config.to_dict()}
     changed = sorted(k for k in asked if k not in RESUMABLE_CHANGES and saved.get(k) != asked[k])
     if changed:

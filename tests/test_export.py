@@ -17,7 +17,7 @@ from quant_training.checkpoint import save_checkpoint
 from quant_training.config import TrainConfig
 from quant_training.engine import train_one_epoch
 
-TINY = dict(conv_channels=(4, 8), hidden=16, timesteps=3, weight_bits=4)
+TINY = dict(layers="conv4,pool,conv8,pool,fc16", timesteps=3, weight_bits=4)
 
 
 def tiny_model(spec: ModelSpec, data=None, seed: int = 0):
@@ -101,7 +101,7 @@ def test_standard_onnx_rejects_unknown_qonnx_operators():
 
 
 def test_ann_graph_verifies(tmp_path, mnist_small):
-    spec = ModelSpec(kind="ann", timesteps=1, conv_channels=(4, 8), hidden=16, weight_bits=4)
+    spec = ModelSpec(kind="ann", timesteps=1, layers="conv4,pool,conv8,pool,fc16", weight_bits=4)
     model = tiny_model(spec, mnist_small)
     path = tmp_path / "ann.qonnx.onnx"
     export_graph(model, spec, path)

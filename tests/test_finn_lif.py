@@ -52,6 +52,18 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
         assert unheld is None  # nothing held, no variant
 
 
+def test_hardware_graph_of_a_non_seed_topology_is_bit_exact(tmp_path, mnist_small):
+    """Two convs before a pool, an odd map pooled (7 -> 3), two fc LIF layers."""
+    spec = ModelSpec(layers="conv4,conv4,pool,conv8,pool,conv8,pool,fc16,fc16", timesteps=2,
+                     weight_bits=4)
+    model = tiny_model(spec, mnist_small)
+    graph = tmp_path / "step.qonnx.onnx"
+    export_graph(model, spec, graph)
+    report = check_hw_graph(write_hw_graph(graph), model, spec, mnist_small.test.images[:3])
+    assert report["passed"], report
+    assert report["lif_layers"] == 6 and report["hw_spikes"] > 0
+
+
 def test_a_wrong_shift_in_the_lif_layer_is_caught(tmp_path, mnist_small):
     from qonnx.custom_op.registry import getCustomOp
 

@@ -5,6 +5,7 @@ from test_export import TINY, tiny_model
 
 from common.errors import UserError
 from export.step_graph import export_graph
+from export.verify import verify_graph
 from hls.build import build_and_check
 from hls.generate import integer_net, required_widths
 from model.network import build_model
@@ -26,6 +27,23 @@ def test_csim_is_bit_exact_against_torch_and_qonnx(tmp_path, mnist_small, encodi
     files = {p.name for p in (tmp_path / "hls").iterdir()}
     assert {"params.h", "snn.h", "snn.cpp", "tb.cpp", "run_hls.tcl", "csim_report.json"} <= files
     assert "ap_int<ACC2_BITS>" in (tmp_path / "hls" / "params.h").read_text()
+
+
+def test_a_non_seed_topology_exports_bit_exact_and_passes_the_csim(tmp_path, mnist_small):
+    """Two convs before the first pool, a third conv, an fc: every downstream stage follows
+    the layer list (4 LIF layers, 4 membranes in the graph and in the C simulation)."""
+    spec = ModelSpec(layers="conv8,conv8,pool,conv16,pool,fc32", timesteps=2, weight_bits=4)
+    model = tiny_model(spec, mnist_small)
+    graph = tmp_path / "step.qonnx.onnx"
+    meta = export_graph(model, spec, graph)
+    assert meta["state_shapes"] == [[8, 28, 28], [8, 28, 28], [16, 14, 14], [32]]
+    images = mnist_small.test.images[:3]
+    verified = verify_graph(graph, model, spec, images, mnist_small.test.labels[:3])
+    assert verified["passed"] and verified["membranes_bit_exact"], verified
+    report = build_and_check(model, spec, images, tmp_path / "hls", graph=graph)
+    assert report["passed"], report
+    assert report["vs_qonnx"]["membrane_4_bit_exact"] and report["vs_torch"]["logits_exact"]
+    assert "fc_lif<784, 32," in (tmp_path / "hls" / "stages.h").read_text()
 
 
 def test_a_too_narrow_accumulator_is_caught(tmp_path, mnist_small):

@@ -32,8 +32,46 @@ def test_spec_rejects_unknown_key_and_ann_with_timesteps():
         ModelSpec(kind="ann", timesteps=10)
 
 
+@pytest.mark.parametrize("layers, words", [
+    ("conv8,poo,fc16", "'poo' (token 2) is not a layer"),
+    ("conv8,relu,fc16", "'relu' (token 2) is not a layer"),
+    ("conv1,pool,pool", "'pool' (token 3) must directly follow a conv"),
+    ("conv4,pool,conv4,pool,conv4,pool,conv4,pool,conv4,pool",  # 28 -> 14 -> 7 -> 3 -> 1
+     "'pool' (token 10) would shrink the 1x1 map below 1x1"),
+    ("fc16,conv8", "'fc16' (token 1) cannot come first"),
+    ("conv8,fc16,conv8", "'conv8' (token 3) follows a fully connected layer"),
+    ("conv0,pool", "'conv0' (token 1) has 0 channels"),
+    ("conv8,fc0", "'fc0' (token 2) has 0 features"),
+    ("", "layers='' is empty"),
+])
+def test_bad_layer_lists_are_refused_in_one_line_naming_the_token(layers, words):
+    with pytest.raises(UserError) as err:
+        ModelSpec(layers=layers)
+    message = str(err.value)
+    assert words in message and "allowed: conv<channels>" in message and "\n" not in message
+
+
+def test_old_spec_dict_opens_as_the_seed_layer_list():
+    old = {**ModelSpec().to_dict(), "conv_channels": [8, 16], "hidden": 64}
+    del old["layers"]
+    spec = ModelSpec.from_dict(old)
+    assert spec.layers == ("conv8", "pool", "conv16", "pool", "fc64")
+    assert ModelSpec.from_dict({"conv_channels": [32, 64], "hidden": 256}) == ModelSpec()
+    model = build_model(spec)
+    assert [stage.name for stage in model.stages()] == ["conv1", "conv2", "fc1", "fc2"]
+    assert model.fc1.in_features == 16 * 7 * 7
+
+
+def test_layer_list_from_the_command_line():
+    from quant_training.train import parse_args, spec_from_args
+
+    spec = spec_from_args(parse_args(["--layers", "conv16,conv16,pool,fc32"]))
+    assert spec.layers == ("conv16", "conv16", "pool", "fc32")
+    assert spec_from_args(parse_args([])).layers == ("conv32", "pool", "conv64", "pool", "fc256")
+
+
 def test_spec_round_trips_through_dict():
-    spec = ModelSpec(timesteps=3, weight_bits=4, reset="zero", conv_channels=(8, 16))
+    spec = ModelSpec(timesteps=3, weight_bits=4, reset="zero", layers="conv8,pool,conv16,fc64")
     assert ModelSpec.from_dict(spec.to_dict()) == spec
 
 
@@ -88,6 +126,8 @@ def stepwise_reference(model: SpikingCNN, images: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("spec", [
     ModelSpec(timesteps=4, dropout=0.0),
+    ModelSpec(timesteps=2, dropout=0.0, weight_bits=4, layers="conv4,conv4,pool,conv8,fc8,fc8"),
+    ModelSpec(timesteps=2, dropout=0.0, pool="before_neuron", layers="conv4,pool,conv4,pool"),
     ModelSpec(timesteps=3, dropout=0.0, weight_bits=4, reset="zero", pool="before_neuron",
               readout="sum"),
     ModelSpec(timesteps=3, dropout=0.0, encoding="rate", surrogate="atan"),

@@ -121,7 +121,7 @@ def runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     specs = {"float": ModelSpec(state_bits=32, **LIVELY),
              "zero": ModelSpec(reset="zero", **LIVELY),
-             "ann": ModelSpec(kind="ann", timesteps=1, conv_channels=(4, 8), hidden=16,
+             "ann": ModelSpec(kind="ann", timesteps=1, layers="conv4,pool,conv8,pool,fc16",
                               weight_bits=4)}
     for name, spec in specs.items():
         model = tiny_model(spec)

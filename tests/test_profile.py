@@ -14,7 +14,7 @@ from model.spec import ModelSpec
 from quant_training.data import Split
 from quant_training.profile import profile_model
 
-SMALL = dict(conv_channels=(4, 8), hidden=16, timesteps=3)
+SMALL = dict(layers="conv4,pool,conv8,pool,fc16", timesteps=3)
 
 
 def profile_of(spec: ModelSpec, images: torch.Tensor, seed: int = 0) -> dict:
@@ -114,7 +114,7 @@ def test_invariants_and_ann_has_no_accumulates(mnist_small):
             item["totals"]["synops"] + item["totals"]["dense_macs"])
         for step in item["per_timestep"]:
             assert step["synops"] <= step["input_events"] * item["max_fanout"] + 1e-6
-    ann = profile_of(ModelSpec(kind="ann", timesteps=1, conv_channels=(4, 8), hidden=16), images)
+    ann = profile_of(ModelSpec(kind="ann", timesteps=1, layers=SMALL["layers"]), images)
     assert ann["totals"]["synops"] == 0 and ann["totals"]["dense_macs"] > 0
     assert ann["totals"]["potential_reads"] == 0
 

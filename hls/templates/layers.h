@@ -1,0 +1,91 @@
+// One C++ template per kind of stage of the layer list (model/layers.py); hls/generate.py
+// instantiates them, one call per stage, in the generated stages.h. Every current is an exact
+// integer sum: weights are integers (scale 2^-frac), pixels p (scale 2^-8), spikes 0/1. A LIF
+// stage updates its neurons with lif_neuron (lif.h) from its accumulator (acc_t) with the
+// shifts of params.h (SHIFT_V_l, SHIFT_A_l, ROUND_l; beta = 2^-LEAK_SHIFT).
+#ifndef QSNN_LAYERS_H
+#define QSNN_LAYERS_H
+
+#include "lif.h"
+#include "snn.h"
+
+template <typename acc_t>
+void synapse(acc_t &a, signed char w, pixel_t x) { a += w * x; }  // MAC (pixels)
+
+template <typename acc_t>
+void synapse(acc_t &a, signed char w, spike_t x) { if (x) a += w; }  // accumulate only (spike in)
+
+// conv 3x3, padding 1, stride 1 + LIF: x [InC][H][W] -> spikes s [OutC][H][W].
+template <int InC, int H, int W, int OutC, typename acc_t, int XBits, int ShiftV, int ShiftA,
+          int Round, typename in_t>
+void conv_lif(const in_t x[InC][H][W], const signed char w[OutC][InC][3][3],
+              state_t m[OutC][H][W], spike_t s[OutC][H][W]) {
+    for (int o = 0; o < OutC; o++)
+        for (int y = 0; y < H; y++)
+            for (int z = 0; z < W; z++) {
+                acc_t a = 0;
+                for (int i = 0; i < InC; i++)
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int yy = y + ky - 1, zz = z + kx - 1;
+                            if (yy >= 0 && yy < H && zz >= 0 && zz < W)
+                                synapse(a, w[o][i][ky][kx], x[i][yy][zz]);
+                        }
+                s[o][y][z] = lif_neuron<STATE_BITS, XBits, ShiftV, ShiftA, Round, THETA_CODE,
+                                        RESET_ZERO>(m[o][y][z], a);
+            }
+}
+
+// 2x2 max pool of spikes (an OR), rounding odd sizes down.
+template <int C, int H, int W>
+void maxpool(const spike_t in[C][H][W], spike_t out[C][H / 2][W / 2]) {
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H / 2; y++)
+            for (int z = 0; z < W / 2; z++)
+                out[c][y][z] = in[c][2 * y][2 * z] | in[c][2 * y][2 * z + 1] |
+                               in[c][2 * y + 1][2 * z] | in[c][2 * y + 1][2 * z + 1];
+}
+
+// A map [C][H][W] as the vector an fc reads, in (C, H, W) order.
+template <int C, int H, int W>
+void flatten(const spike_t in[C][H][W], spike_t out[C * H * W]) {
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
+            for (int z = 0; z < W; z++) out[(c * H + y) * W + z] = in[c][y][z];
+}
+
+// fully connected + LIF: spikes x [In] -> spikes s [Out].
+template <int In, int Out, typename acc_t, int XBits, int ShiftV, int ShiftA, int Round>
+void fc_lif(const spike_t x[In], const signed char w[Out][In], state_t m[Out], spike_t s[Out]) {
+    for (int o = 0; o < Out; o++) {
+        acc_t a = 0;
+        for (int i = 0; i < In; i++) synapse(a, w[o][i], x[i]);
+        s[o] = lif_neuron<STATE_BITS, XBits, ShiftV, ShiftA, Round, THETA_CODE, RESET_ZERO>(
+            m[o], a);
+    }
+}
+
+// the readout: spikes x [In] -> its accumulators (units 2^-LOGIT_FRAC), no neuron.
+template <int In, int Out>
+void fc_readout(const spike_t x[In], const signed char w[Out][In], logit_t logits[Out]) {
+    for (int o = 0; o < Out; o++) {
+        logit_t a = 0;
+        for (int i = 0; i < In; i++) synapse(a, w[o][i], x[i]);
+        logits[o] = a;
+    }
+}
+
+// Every membrane of a stage to 0 (a map or a vector).
+template <int C, int H, int W>
+void clear_state(state_t (&m)[C][H][W]) {
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
+            for (int z = 0; z < W; z++) m[c][y][z] = 0;
+}
+
+template <int N>
+void clear_state(state_t (&m)[N]) {
+    for (int n = 0; n < N; n++) m[n] = 0;
+}
+
+#endif
