@@ -40,6 +40,20 @@ class TrialConfig:
     spec: ModelSpec
     config: TrainConfig
 
+    def train_options(self) -> dict:
+        """The training fields but `device` (the study places each trial)."""
+        return {k: v for k, v in self.config.to_dict().items() if k != "device"}
+
+    def options(self) -> dict:
+        return {**self.spec.to_dict(), **self.train_options()}
+
+    def differences(self, spec: dict, train_config: dict) -> list[str]:
+        """'key: recorded x, grid y' for each option in which a recorded run (its spec dict, in
+        any format this version opens, and train_config dict) differs from this trial."""
+        recorded = {**ModelSpec.from_dict(spec).to_dict(), **train_config}
+        return [f"{k}: recorded {recorded.get(k)!r}, grid {v!r}"
+                for k, v in self.options().items() if recorded.get(k) != v]
+
 
 @dataclass(frozen=True)
 class Grid:

@@ -96,18 +96,11 @@ def _committed(study_dir: str, trial: TrialConfig) -> bool:
     if not is_finished(study_dir, trial.name):
         return False
     saved = json.loads((trial_dir(study_dir, trial.name) / "trial.json").read_text())
-    asked = {"spec": trial.spec.to_dict(), "train_config": _train_dict(trial)}
-    for part, values in asked.items():
-        diffs = [f"{k}: committed {saved[part].get(k)!r}, grid {v!r}"
-                 for k, v in values.items() if saved[part].get(k) != v]
-        if diffs:
-            raise UserError(f"{trial_dir(study_dir, trial.name)} was trained with other options "
-                            f"({'; '.join(diffs)}); delete that folder to retrain it")
+    diffs = trial.differences(saved["spec"], saved["train_config"])
+    if diffs:
+        raise UserError(f"{trial_dir(study_dir, trial.name)} was trained with other options "
+                        f"({'; '.join(diffs)}); delete that folder to retrain it")
     return True
-
-
-def _train_dict(trial: TrialConfig) -> dict:
-    return {k: v for k, v in trial.config.to_dict().items() if k != "device"}
 
 
 @contextmanager
@@ -195,7 +188,7 @@ def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_d
                                                           num_gpus=gpus)
     futures = {}
     for trial in pending:
-        futures[task.remote(trial.spec.to_dict(), _train_dict(trial), str(data_dir),
+        futures[task.remote(trial.spec.to_dict(), trial.train_options(), str(data_dir),
                             str(runs_dir / trial.name), grid, args.cpus_per_trial)] = trial
     print(f"running {len(futures)} trials on Ray ({_resources_line()}), {args.cpus_per_trial:g} "
           f"CPU and {gpus:g} GPU each; follow one with tail -f {runs_dir / LOGS}/<name>.log",
@@ -248,7 +241,7 @@ def _commit(study_dir: str, trial: TrialConfig, grid: str, result: dict) -> None
     finally:
         profile.unlink(missing_ok=True)
     record = {"name": trial.name, "grid": grid, "spec": trial.spec.to_dict(),
-              "train_config": _train_dict(trial), "device": result["device"],
+              "train_config": trial.train_options(), "device": result["device"],
               "host": result["host"], "finished_utc": result["finished_utc"]}
     write_trial(study_dir, trial.name, result["files"], record, costs.assign(run=trial.name))
 
@@ -274,11 +267,11 @@ def train_trial(spec: dict, train_config: dict, data_dir: str, run_dir: str, gri
                   command=f"python -m study.run --grid {grid} (trial {folder.name})")
     files = {name: (folder / name).read_text() for name in RUN_FILES}
     metrics = json.loads(files["metrics.json"])
-    for part, values in (("spec", spec), ("train_config", train_config)):
-        diffs = sorted(k for k, v in values.items() if metrics[part].get(k) != v)
-        if diffs:
-            raise UserError(f"{folder} holds a finished run with other options ({', '.join(diffs)})"
-                            f"; move it away to retrain")
+    diffs = TrialConfig(folder.name, spec_obj, config).differences(metrics["spec"],
+                                                                    metrics["train_config"])
+    if diffs:
+        raise UserError(f"{folder} holds a finished run with other options ({'; '.join(diffs)}); "
+                        f"move it away to retrain")
     return {"files": files, "test_accuracy_pct": metrics["test_accuracy_pct"],
             "device": metrics["device"], "host": socket.gethostname(),
             "finished_utc": datetime.now(UTC).isoformat(timespec="seconds")}

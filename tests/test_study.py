@@ -122,7 +122,7 @@ def test_committed_trial_with_other_options_is_not_silently_reused(smoke, tmp_pa
                     .replace("epochs = 1", "epochs = 2"))
     result = study("--grid", str(grid), "--study-dir", str(study_dir))
     assert result.returncode == 2
-    assert "epochs: committed 1, grid 2" in result.stderr
+    assert "epochs: recorded 1, grid 2" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
