@@ -43,6 +43,7 @@ NO_USAGE_STATS = {"RAY_USAGE_STATS_ENABLED": "0"}  # nothing leaves the machine
 LOCAL_HEAD_ENV = {**NO_USAGE_STATS, "RAY_AUTH_MODE": "disabled",
                   "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 HEAD_START_S = 120  # how long a local head may take to accept connections
+WAIT_S = 1.0  # the driver's longest wait for a trial between checks for Ctrl-C
 GPU_SHARE = 0.25  # default GPU fraction per trial: up to 4 trainings side by side on one GPU
 CODE_EXCLUDES = [".git", ".venv", "runs", "logs", "reports", "data"]  # not shipped to a cluster
 LOGS = "logs"  # <runs-dir>/logs/<name>.log: each trial's training output
@@ -196,7 +197,10 @@ def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_d
     failed = []
     with tqdm(total=len(futures), desc=f"study {grid}", unit="trial") as bar:
         while futures:
-            [done], _ = ray.wait(list(futures), num_returns=1)
+            ready, _ = ray.wait(list(futures), num_returns=1, timeout=WAIT_S)
+            if not ready:  # a bounded wait lets Ctrl-C interrupt the study between waits
+                continue
+            [done] = ready
             trial = futures.pop(done)
             try:
                 result = ray.get(done)
