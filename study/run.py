@@ -108,7 +108,7 @@ def _committed(study_dir: str, trial: TrialConfig) -> bool:
 def local_head(log_dir: Path, num_cpus: int | None = None) -> Iterator[str]:
     """A Ray head on this machine, listening on 127.0.0.1 only, for the duration of the block;
     yields its address. Its workers import the project from ROOT."""
-    port = _free_port()
+    port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
                "--port", str(port), "--node-ip-address", LOOPBACK, "--include-dashboard",
@@ -160,7 +160,7 @@ def _disconnect() -> None:
     ray.shutdown()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         return s.getsockname()[1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from common.errors import UserError
 from study.grid import load_grid
 from study.results import load_trials
-from study.run import LOCAL_HEAD_ENV, local_head
+from study.run import LOCAL_HEAD_ENV, free_port, local_head
 from tests.conftest import ROOT, run_module
 
 TINY_GRID = """description = "one tiny trial"
@@ -150,7 +149,7 @@ def test_unknown_grid_and_unreachable_cluster_are_one_line_and_write_nothing(tmp
     result = study("--grid", "huge", "--study-dir", str(tmp_path / "s"))
     assert result.returncode == 2
     assert "GRID='huge' is not a known grid; known: cpu, full, smoke" in result.stderr
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     result = subprocess.run(
         [sys.executable, "-m", "study.run", "--grid", "smoke", "--study-dir",
          str(tmp_path / "s"), "--runs-dir", str(tmp_path / "r")], cwd=ROOT, capture_output=True,
@@ -171,9 +170,3 @@ def test_the_named_grids_hold_what_the_report_needs():
     assert set(snn.timesteps) == {1, 2, 4, 5, 10, 20} and set(snn.weight_bits) == {2, 4, 8}
     assert set(table[table.dataset == "fashion"].timesteps) == {1, 4, 10}
     assert all(t.config.limit is None for t in cpu.trials + full.trials)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
