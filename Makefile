@@ -110,6 +110,7 @@ study-report: setup
 
 bench: setup
 	$(PY) -m benchmarks.speed $(call opt,BENCH_DEVICE,--device) --out reports/bench
+	$(PY) -m benchmarks.profile_step $(call opt,BENCH_DEVICE,--device) --out reports/bench
 	$(PY) -m benchmarks.step_graph --out reports/bench
 	$(PY) -m hw_model.bench --out reports/bench
 

@@ -22,8 +22,10 @@ from model.layers import input_shapes
 from model.network import SpikingCNN, build_model
 from model.spec import ModelSpec
 
-LIBRARIES = ("qsnn", "qsnn-int8", "snntorch", "spikingjelly")
-BASELINES = ("snntorch", "spikingjelly")
+OURS = ("qsnn", "qsnn-int8")
+SJ_CUDA_GRAPH = "spikingjelly-cudagraph"  # SpikingJelly's network, its CUDA-graph training mode
+BASELINES = ("snntorch", "spikingjelly", SJ_CUDA_GRAPH)
+LIBRARIES = (*OURS, *BASELINES)
 WEIGHTS = ("conv1", "conv2", "fc1", "fc2")
 
 

@@ -7,7 +7,8 @@ Every (library, T, batch) runs in its own fresh process, so peak memory is that 
 alone and no library warms the caches of another. One measurement: build the network
 (benchmarks.nets, float weights and membranes, same seed), then
   inference: `model.eval()`, `torch.no_grad()`, forward passes;
-  training:  `model.train()`, forward + cross-entropy + backward + Adam step;
+  training:  `model.train()`, forward + cross-entropy + backward + Adam step, each library
+             the way it trains (`training_step`: ours as `make qat`, a CUDA graph on a GPU);
 each phase runs WARMUP_STEPS untimed, then steps until `--seconds` have passed (at least
 MIN_STEPS); throughput = batch / median step time, in images per second. Peak memory: the
 process's peak resident set (VmHWM) after the phase on a CPU, torch.cuda.max_memory_allocated
@@ -23,46 +24,54 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from tqdm import tqdm
 
-from benchmarks.nets import BASELINES, LIBRARIES, bench_spec, build
+from benchmarks.nets import BASELINES, LIBRARIES, OURS, SJ_CUDA_GRAPH, bench_spec, build
 from common.atomic import write_json, write_text
 from common.cpu_memory import keep_freed_memory
 from common.errors import UserError, check_choice, run_cli
-from model.quantizers import pixels
+from model.quantizers import exact_float32_sums, pixels
+from quant_training.step import WARMUP_STEPS as STEP_WARMUP
+from quant_training.step import TrainStep, optimizer_for
 
-WARMUP_STEPS = 2
+WARMUP_STEPS = STEP_WARMUP + 2  # untimed: past the eager warm-up and the capture of a graph
 MIN_STEPS = 3
 SEED = 0
-OURS = "qsnn"
+LR = 1e-3
+WORKER_TIMEOUT_S = 600  # one (library, T, batch) process
+PACKAGES = ("brevitas", "snntorch", "spikingjelly", "triton")  # versions recorded
+TRAINING_STEPS = {
+    "qsnn, qsnn-int8": "quant_training.step.TrainStep as make qat runs it: one CUDA graph of "
+                       "forward, backward and Adam on a GPU, eager on a CPU",
+    "snntorch, spikingjelly": "eager, torch.optim.Adam",
+    SJ_CUDA_GRAPH: "SpikingJelly's StaticCudaGraph around forward, loss and backward (its "
+                   "train_classify.py execution_mode='cuda_graph'), Adam eager",
+}
 
 
 def measure(library: str, timesteps: int, batch: int, device: str, seconds: float) -> dict:
     """One library at one (T, batch): inference and training throughput and peak memory."""
     torch.manual_seed(SEED)
     dev = torch.device(device)
+    exact_float32_sums()  # every library computes in IEEE float32 (no TF32)
     model = build(library, bench_spec(timesteps)).to(dev)
     images = pixels(torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8)).to(dev)
     labels = torch.randint(0, 10, (batch,)).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train_step = training_step(library, model)
 
     def infer() -> None:
         with torch.no_grad():
             model(images)
 
-    def train() -> None:
-        loss = F.cross_entropy(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     result = {"library": library, "timesteps": timesteps, "batch": batch,
               "baseline_memory_mib": _memory_mib(dev, peak=False)}
-    for phase, run in (("inference", infer), ("training", train)):
+    for phase, run in (("inference", infer), ("training", lambda: train_step(images, labels))):
         model.train(phase == "training")
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
@@ -71,6 +80,36 @@ def measure(library: str, timesteps: int, batch: int, device: str, seconds: floa
                          "median_step_ms": 1e3 * statistics.median(step_s),
                          "steps": len(step_s), "peak_memory_mib": _memory_mib(dev, peak=True)}
     return result
+
+
+def training_step(library: str, model: torch.nn.Module) -> Callable[[Tensor, Tensor], object]:
+    """How each library trains: ours through quant_training.step.TrainStep exactly as `make qat`
+    does (a CUDA graph of the whole step on a GPU), the baselines eagerly with a plain Adam, and
+    SJ_CUDA_GRAPH as SpikingJelly's own reference training script does in its
+    execution_mode="cuda_graph" (spikingjelly/activation_based/examples/common/
+    train_classify.py: its StaticCudaGraph around forward, loss and backward after 3 warm-up
+    steps; gradients zeroed and Adam stepped eagerly)."""
+    if library in OURS:
+        return TrainStep(model, optimizer_for(model, LR))
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    if library != SJ_CUDA_GRAPH:
+        return TrainStep(model, optimizer, graph=False)
+    from spikingjelly.activation_based._cuda_graph import StaticCudaGraph
+
+    def forward_backward(images: Tensor, labels: Tensor) -> Tensor:
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        return loss
+
+    graph = StaticCudaGraph(forward_backward, warmup_steps=3)
+
+    def step(images: Tensor, labels: Tensor) -> Tensor:
+        optimizer.zero_grad(set_to_none=False)
+        loss = graph(images, labels)
+        optimizer.step()
+        return loss
+
+    return step
 
 
 def _time_steps(run, device: torch.device, seconds: float) -> list[float]:
@@ -109,7 +148,11 @@ def run_worker(library: str, timesteps: int, batch: int, device: str, seconds: f
     """`measure` in a fresh Python process; its JSON comes back on stdout."""
     cmd = [sys.executable, "-m", "benchmarks.speed", "--worker", library, "--timesteps",
            str(timesteps), "--batch", str(batch), "--device", device, "--seconds", str(seconds)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"benchmark of {library} T={timesteps} batch={batch} did not finish "
+                        f"in {WORKER_TIMEOUT_S} s") from None
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise UserError(f"benchmark of {library} T={timesteps} batch={batch} failed: {tail[0]}")
@@ -130,9 +173,8 @@ def ratios(results: list[dict], phase: str) -> list[dict]:
     for config, here in _by_config(results):
         speed = {lib: result[phase]["images_per_s"] for lib, result in here.items()}
         row = {**config, **{f"{lib} img/s": value for lib, value in speed.items()}}
-        if OURS in speed:
-            row.update({f"{OURS} / {lib}": speed[OURS] / speed[lib] for lib in BASELINES
-                        if lib in speed})
+        row.update({f"{ours} / {lib}": speed[ours] / speed[lib] for ours in OURS
+                    for lib in BASELINES if ours in speed and lib in speed})
         rows.append(row)
     return rows
 
@@ -154,7 +196,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def machine(device: str, packages: tuple[str, ...] = BASELINES) -> dict:
+def machine(device: str, packages: tuple[str, ...] = PACKAGES) -> dict:
     """The device, CPU, thread count and the versions of python, torch and `packages`."""
     info = {"device": device, "cpu": _cpu_name(), "cpu_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__}
@@ -188,15 +230,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timesteps", type=int, nargs="+", default=[1, 4, 10])
     p.add_argument("--batch", type=int, nargs="+", default=[64, 256])
-    p.add_argument("--libraries", nargs="+", default=list(LIBRARIES))
+    p.add_argument("--libraries", nargs="+", default=None,
+                   help=f"default: all ({', '.join(LIBRARIES)}; {SJ_CUDA_GRAPH} on cuda only)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--seconds", type=float, default=3.0, help="timed seconds per phase")
     p.add_argument("--out", default="reports/bench")
     p.add_argument("--worker", metavar="LIBRARY", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    check_choice("device", args.device, ("cpu", "cuda"))
+    if args.libraries is None:
+        args.libraries = [lib for lib in LIBRARIES if args.device == "cuda" or lib != SJ_CUDA_GRAPH]
     for library in [args.worker] if args.worker else args.libraries:
         check_choice("library", library, LIBRARIES)
-    check_choice("device", args.device, ("cpu", "cuda"))
+        if library == SJ_CUDA_GRAPH and args.device != "cuda":
+            raise UserError(f"library={library!r} is a CUDA-graph mode: use it with --device cuda")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserError("device='cuda' asked for, but torch sees no CUDA device; use --device cpu")
     for name in ("timesteps", "batch"):
@@ -223,12 +270,13 @@ def main(argv: list[str] | None = None) -> None:
     report = {"benchmark": "speed: images/s and peak memory, ours vs snnTorch and SpikingJelly",
               "estimator": f"batch / median step time over >= {args.seconds} s after "
                            f"{WARMUP_STEPS} warm-up steps; one fresh process per run",
+              "training_step": TRAINING_STEPS,
               "machine": machine(args.device), "network": bench_spec(1).to_dict() | {
                   "timesteps": "per run"}, "baselines": list(BASELINES),
               "results": results, "ratios": tables, "training_memory_mib": memory(results)}
     out = Path(args.out)
     write_json(out / f"speed_{args.device}.json", report)
-    text = "\n\n".join([*(f"{phase} (images/s; ratio = {OURS} / other)\n\n{markdown(rows)}"
+    text = "\n\n".join([*(f"{phase} (images/s; ratio = ours / other)\n\n{markdown(rows)}"
                          for phase, rows in tables.items()),
                        f"training, {peak} (MiB)\n\n{markdown(memory(results))}"])
     write_text(out / f"speed_{args.device}.md", text + "\n")

@@ -11,7 +11,12 @@ from torch import Tensor, nn
 
 from model.layers import WeightLayer, input_shapes
 from model.lif import LIF
-from model.quantizers import PixelQuant, relu_quant_kwargs, weight_quant_kwargs
+from model.quantizers import (
+    PixelQuant,
+    exact_float32_sums,
+    relu_quant_kwargs,
+    weight_quant_kwargs,
+)
 from model.spec import FLOAT_BITS, ModelSpec
 from model.timesteps import rate_frames, read_out
 
@@ -224,5 +229,7 @@ def _relu(bits: int) -> nn.Module:
 
 
 def build_model(spec: ModelSpec) -> SpikingCNN | QuantCNN:
-    """The network a spec describes, with freshly initialised weights."""
+    """The network a spec describes, with freshly initialised weights; turns TF32 off
+    (`exact_float32_sums`) for the process."""
+    exact_float32_sums()
     return SpikingCNN(spec) if spec.kind == "snn" else QuantCNN(spec)

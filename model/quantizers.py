@@ -23,6 +23,17 @@ PIXEL_SCALE = 2.0**-8  # an 8-bit pixel p enters the network as p / 256
 PIXEL_FULL_SCALE = 255 * PIXEL_SCALE  # a white pixel
 
 
+def exact_float32_sums() -> None:
+    """Keep CUDA convolutions and matrix products in IEEE float32 (process-wide).
+
+    cuDNN convolutions default to TF32 on Ampere and later GPUs (torch.backends.cudnn
+    .allow_tf32 = True), which rounds each operand to a 10-bit mantissa before multiplying: a
+    float weight or a 16-bit membrane input would be rounded, and the currents would no longer
+    equal the CPU's and the exported graph's. Called by `model.network.build_model`."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def pixels(images: torch.Tensor) -> torch.Tensor:
     """uint8 images -> network input p * PIXEL_SCALE in [0, 255/256]."""
     return images.float() * PIXEL_SCALE

@@ -39,6 +39,9 @@ class Split:
     def subset(self, index: Tensor) -> Split:
         return Split(self.images[index], self.labels[index])
 
+    def to(self, device: torch.device) -> Split:
+        return Split(self.images.to(device), self.labels.to(device))
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -46,6 +49,10 @@ class Dataset:
     train: Split
     val: Split
     test: Split
+
+    def to(self, device: torch.device) -> Dataset:
+        """The dataset resident on `device` (MNIST: 55 MB of uint8), so a batch is drawn there."""
+        return Dataset(self.name, self.train.to(device), self.val.to(device), self.test.to(device))
 
 
 def resolve_data_dir(data_dir: str | None) -> Path:
@@ -97,30 +104,46 @@ def _download(cls, root: Path) -> None:
 def batches(split: Split, batch_size: int, device: torch.device,
             generator: torch.Generator | None = None,
             shift_px: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
-    """Yield (pixels in [0, 1], labels) batches; shuffled when a generator is given, and each
-    image shifted by up to +-shift_px pixels (drawn from the same generator)."""
+    """Yield (pixels in [0, 1], labels) batches on `device`; shuffled when a generator is given,
+    and each image shifted by up to +-shift_px pixels.
+
+    The order and the shifts are drawn from `generator` on the CPU before the first batch, in
+    the order a batch-by-batch loop would draw them (the permutation, then each batch's
+    shifts), so a seed gives the same batches on any device, and a split resident on a GPU
+    (`Split.to`) yields its batches without a host-device copy or synchronisation per batch.
+    """
     n = len(split)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for start in range(0, n, batch_size):
+    starts = range(0, n, batch_size)
+    order = order.to(split.images.device)
+    if shift_px:
+        shifts = torch.cat([draw_shifts(min(batch_size, n - s), shift_px, generator)
+                            for s in starts], dim=1).to(split.images.device)
+    for start in starts:
         index = order[start:start + batch_size]
         images = split.images[index]
         if shift_px:
-            images = random_shift(images, shift_px, generator)
+            images = random_shift(images, shift_px, shifts[:, start:start + batch_size])
         yield (pixels(images.to(device, non_blocking=True)),
                split.labels[index].to(device, non_blocking=True))
 
 
-def random_shift(images: Tensor, max_px: int, generator: torch.Generator | None) -> Tensor:
-    """Shift each image [N, C, H, W] by (dy, dx) drawn uniformly from -max_px..max_px, zero fill:
+def draw_shifts(n: int, max_px: int, generator: torch.Generator | None) -> Tensor:
+    """[2, n, 1]: each image's (dy, dx), uniform in -max_px..max_px."""
+    return torch.randint(-max_px, max_px + 1, (2, n, 1), generator=generator)
+
+
+def random_shift(images: Tensor, max_px: int, shifts: Tensor) -> Tensor:
+    """Shift each image [N, C, H, W] by its (dy, dx) = shifts[:, n] (`draw_shifts`), zero fill:
     out[n, c, y, x] = images[n, c, y - dy_n, x - dx_n] (0 outside the image)."""
-    n, _, height, width = images.shape
+    n, channels, height, width = images.shape
     padded = torch.nn.functional.pad(images, (max_px,) * 4)
-    dy, dx = torch.randint(-max_px, max_px + 1, (2, n, 1), generator=generator)
-    rows = (max_px - dy) + torch.arange(height)  # [N, H] rows of the padded image
-    cols = (max_px - dx) + torch.arange(width)
-    channels = torch.arange(images.shape[1])
-    return padded[torch.arange(n)[:, None, None, None], channels[:, None, None],
-                  rows[:, None, :, None], cols[:, None, None, :]]
+    dy, dx = shifts
+    rows = (max_px - dy) + torch.arange(height, device=images.device)  # [N, H] padded rows
+    cols = (max_px - dx) + torch.arange(width, device=images.device)
+    index = torch.arange(n, device=images.device)[:, None, None, None]
+    channel = torch.arange(channels, device=images.device)[:, None, None]
+    return padded[index, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def num_batches(split: Split, batch_size: int) -> int:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from model.hooks import SpikeCounter, WorkloadProbe
 from quant_training.data import Split, batches, num_batches
+from quant_training.step import TrainStep
 
 EVAL_SEED = 0  # rate-encoded inputs are drawn from this seed at every evaluation
 PROGRESS_EVERY = 25  # batches between progress-bar updates (each one syncs with the device)
@@ -48,20 +49,16 @@ class _Tally:
         return float(self.loss) / images, 100.0 * float(self.correct) / images
 
 
-def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, split: Split,
-                    batch_size: int, device: torch.device, generator: torch.Generator,
-                    desc: str, shift_px: int = 0) -> Result:
-    model.train()
+def train_one_epoch(step: TrainStep, split: Split, batch_size: int, device: torch.device,
+                    generator: torch.Generator, desc: str, shift_px: int = 0) -> Result:
+    """One pass over `split` in shuffled batches, each trained by `step`."""
+    step.model.train()
     tally, start = _Tally(device), time.perf_counter()
     bar = tqdm(batches(split, batch_size, device, generator, shift_px),
                total=num_batches(split, batch_size),
                desc=desc, unit="batch", leave=False)
     for i, (images, labels) in enumerate(bar):
-        logits = model(images)
-        loss = F.cross_entropy(logits, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        logits, loss = step(images, labels)
         tally.add(logits, labels, loss)
         if i % PROGRESS_EVERY == 0:
             mean_loss, acc = tally.summary()

@@ -33,6 +33,7 @@ from quant_training.config import TrainConfig, run_name
 from quant_training.data import VAL_SPLIT_SEED, Dataset, load_dataset, resolve_data_dir
 from quant_training.engine import Result, evaluate, spike_summary, train_one_epoch
 from quant_training.profile import profile_model, write_profile
+from quant_training.step import TrainStep, load_optimizer_state, optimizer_for
 
 BEST = CHECKPOINT  # the checkpoint every later stage reads
 LAST, METRICS, HISTORY = "last.pt", "metrics.json", "history.csv"
@@ -138,9 +139,11 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
         resume: dict | None = None, command: str | None = None) -> dict:
     """Train, keep the best checkpoint by validation accuracy, test it once; return metrics."""
     device = config.torch_device()
+    data = data.to(device)
     torch.manual_seed(config.seed)
     model = build_model(spec).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = optimizer_for(model, config.lr)
+    step = TrainStep(model, optimizer)
     shuffle = torch.Generator().manual_seed(config.seed)
     progress = Progress()
     if resume:
@@ -153,8 +156,8 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
         lr = config.learning_rate(epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        train = train_one_epoch(model, optimizer, data.train, config.batch_size, device,
-                                shuffle, desc, config.shift_px)
+        train = train_one_epoch(step, data.train, config.batch_size, device, shuffle, desc,
+                                config.shift_px)
         val = evaluate(model, data.val, config.batch_size, device, desc=f"{desc} val")
         is_best = val.accuracy_pct > progress.best_val_accuracy_pct
         if is_best:
@@ -195,7 +198,7 @@ def _save_last(run_dir: Path, spec: ModelSpec, config: TrainConfig, model, optim
 
 def _restore(payload: dict, model, optimizer, shuffle: torch.Generator) -> Progress:
     model.load_state_dict(payload["state_dict"])
-    optimizer.load_state_dict(payload["optimizer"])
+    load_optimizer_state(optimizer, payload["optimizer"])
     torch.set_rng_state(payload["rng"]["torch"])
     shuffle.set_state(payload["rng"]["shuffle"])
     if "cuda" in payload["rng"] and torch.cuda.is_available():

@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from common.errors import UserError
-from quant_training.data import batches, load_dataset
+from model.quantizers import pixels
+from quant_training.data import batches, draw_shifts, load_dataset, random_shift
+
+CPU = torch.device("cpu")
 
 
 def test_validation_split_is_fixed_disjoint_and_seed_independent(mnist_small, data_dir):
@@ -25,6 +28,33 @@ def test_batches_are_pixels_in_unit_range_and_shuffle_with_a_seed(mnist_small):
     first = [next(batches(mnist_small.train, 8, torch.device("cpu"),
                           torch.Generator().manual_seed(s)))[1] for s in (1, 1, 2)]
     assert torch.equal(first[0], first[1]) and not torch.equal(first[0], first[2])
+
+
+def test_batches_draw_order_and_shifts_as_a_batch_by_batch_loop(mnist_small):
+    """All random numbers of an epoch come from the generator in loop order (the permutation,
+    then each batch's shifts), drawn before the first batch: a seed gives the same batches
+    with the split on the CPU or resident on a GPU (test_cuda.py)."""
+    split, generator = mnist_small.train, torch.Generator().manual_seed(3)
+    got = list(batches(split, 64, CPU, torch.Generator().manual_seed(3), shift_px=2))
+    order = torch.randperm(len(split), generator=generator)
+    starts = range(0, len(split), 64)
+    assert len(got) == len(starts) == 10
+    for (images, labels), start in zip(got, starts, strict=True):
+        index = order[start:start + 64]
+        shifted = random_shift(split.images[index], 2, draw_shifts(len(index), 2, generator))
+        assert torch.equal(images, pixels(shifted)) and torch.equal(labels, split.labels[index])
+
+
+def test_random_shift_moves_each_image_by_its_own_offset():
+    images = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
+    images[:, 0, 10, 10] = 200
+    shifted = random_shift(images, 2, torch.tensor([[[2], [-1]], [[-1], [0]]]))  # (dy, dx)
+    assert shifted[0, 0, 12, 9] == 200 and shifted[1, 0, 9, 10] == 200
+    assert int((shifted > 0).sum()) == 2
+    edge = torch.full((1, 1, 28, 28), 7, dtype=torch.uint8)
+    moved = random_shift(edge, 2, torch.tensor([[[2]], [[2]]]))
+    assert moved[0, 0, :2].eq(0).all() and moved[0, 0, :, :2].eq(0).all()
+    assert moved[0, 0, 2:, 2:].eq(7).all()
 
 
 def test_missing_data_folder_says_where_it_looked(tmp_path):

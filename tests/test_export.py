@@ -16,6 +16,7 @@ from model.spec import ModelSpec
 from quant_training.checkpoint import save_checkpoint
 from quant_training.config import TrainConfig
 from quant_training.engine import train_one_epoch
+from quant_training.step import TrainStep
 
 TINY = dict(layers="conv4,pool,conv8,pool,fc16", timesteps=3, weight_bits=4)
 
@@ -25,8 +26,8 @@ def tiny_model(spec: ModelSpec, data=None, seed: int = 0):
     torch.manual_seed(seed)
     model = build_model(spec)
     if data is not None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-        train_one_epoch(model, optimizer, data.train, 64, torch.device("cpu"),
+        step = TrainStep(model, torch.optim.Adam(model.parameters(), lr=2e-3))
+        train_one_epoch(step, data.train, 64, torch.device("cpu"),
                         torch.Generator().manual_seed(seed), "train")
     return model.eval()
 

@@ -9,6 +9,9 @@ from model.spec import ModelSpec
 from model.timesteps import input_frames, run_timesteps
 from quant_training.checkpoint import load_model, save_checkpoint
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))]
+
 
 @pytest.mark.parametrize("field, value, words", [
     ("weight_bits", 3, "weight_bits=3 is not supported; allowed: 2, 4, 8, 32"),
@@ -133,15 +136,16 @@ def stepwise_reference(model: SpikingCNN, images: torch.Tensor) -> torch.Tensor:
     ModelSpec(timesteps=3, dropout=0.0, encoding="rate", surrogate="atan"),
     ModelSpec(timesteps=4, dropout=0.0, weight_bits=32, state_bits=32),
 ])
-def test_layer_by_layer_forward_equals_step_by_step_reference(spec):
+@pytest.mark.parametrize("device", DEVICES)
+def test_layer_by_layer_forward_equals_step_by_step_reference(spec, device):
     """forward (stateless layers on [T*B] stacks, fused LIF kernels, channels-last) computes
     what the step-by-step definition computes: identical logits where weights and membranes are
     fixed point (integer sums are exact in any order); float logits to float32 rounding (the
     [T*B] convolutions sum in another order than the per-step ones, and that order differs
     between CPUs, e.g. AVX-512 Intel vs AMD); gradients to float rounding."""
     torch.manual_seed(0)
-    model = build_model(spec)
-    images = pixels(torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8))
+    model = build_model(spec).to(device)
+    images = pixels(torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)).to(device)
     results = []
     for run in (model, lambda x: stepwise_reference(model, x)):
         model.zero_grad()
