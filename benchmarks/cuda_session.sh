@@ -38,7 +38,7 @@ cp /tmp/runs/gpu_T4_w4_b256/history.csv /tmp/runs/gpu_T4_w4_b256/metrics.json "$
 cat "$OUT/history.csv" 2>/dev/null
 
 section "speed benchmark (benchmarks.speed), T 4 10, batch 64 256"
-timeout 240 $PY -m benchmarks.speed --device cuda --timesteps 4 10 --batch 64 256 --seconds 1 \
+timeout 400 $PY -m benchmarks.speed --device cuda --timesteps 4 10 --batch 64 256 --seconds 1 \
   --libraries qsnn qsnn-int8 spikingjelly spikingjelly-cudagraph --out "$OUT"
 
 section "CUDA tests"

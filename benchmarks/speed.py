@@ -35,7 +35,7 @@ from tqdm import tqdm
 from benchmarks.nets import BASELINES, LIBRARIES, OURS, SJ_CUDA_GRAPH, bench_spec, build
 from common.atomic import write_json, write_text
 from common.cpu_memory import keep_freed_memory
-from common.errors import UserError, check_choice, run_cli
+from common.errors import CheckFailed, UserError, check_choice, run_cli
 from model.quantizers import exact_float32_sums, pixels
 from quant_training.step import WARMUP_STEPS as STEP_WARMUP
 from quant_training.step import TrainStep, optimizer_for
@@ -44,7 +44,7 @@ WARMUP_STEPS = STEP_WARMUP + 2  # untimed: past the eager warm-up and the captur
 MIN_STEPS = 3
 SEED = 0
 LR = 1e-3
-WORKER_TIMEOUT_S = 600  # one (library, T, batch) process
+WORKER_TIMEOUT_S = 300  # one (library, T, batch) process
 PACKAGES = ("brevitas", "snntorch", "spikingjelly", "triton")  # versions recorded
 TRAINING_STEPS = {
     "qsnn, qsnn-int8": "quant_training.step.TrainStep as make qat runs it: one CUDA graph of "
@@ -263,8 +263,32 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result))
         return
     jobs = [(lib, t, b) for t in args.timesteps for b in args.batch for lib in args.libraries]
-    results = [run_worker(lib, t, b, args.device, args.seconds)
-               for lib, t, b in tqdm(jobs, desc="benchmark", unit="run")]
+    results, failed = [], []
+    for lib, t, b in tqdm(jobs, desc="benchmark", unit="run"):
+        try:
+            results.append(run_worker(lib, t, b, args.device, args.seconds))
+        except UserError as err:  # one library failing leaves the others' results
+            failed.append(str(err))
+            tqdm.write(f"warning: {err}", file=sys.stderr)
+            continue
+        tqdm.write(_summary(results[-1]), file=sys.stderr)
+        text = write_report(results, args)  # after every run: a cut-off run keeps what it has
+    if not results:
+        raise UserError(f"every benchmark run failed; the first: {failed[0]}")
+    print(text)
+    if failed:
+        raise CheckFailed(f"{len(failed)} of {len(jobs)} benchmark runs failed (above); "
+                          f"the others are in {args.out}")
+
+
+def _summary(result: dict) -> str:
+    return (f"{result['library']} T={result['timesteps']} batch={result['batch']}: training "
+            f"{result['training']['images_per_s']:,.0f} img/s, inference "
+            f"{result['inference']['images_per_s']:,.0f} img/s")
+
+
+def write_report(results: list[dict], args: argparse.Namespace) -> str:
+    """Write speed_<device>.json and .md from the finished runs; return the tables' text."""
     tables = {phase: ratios(results, phase) for phase in ("training", "inference")}
     peak = "peak resident memory" if args.device == "cpu" else "peak torch.cuda allocation"
     report = {"benchmark": "speed: images/s and peak memory, ours vs snnTorch and SpikingJelly",
@@ -280,8 +304,7 @@ def main(argv: list[str] | None = None) -> None:
                          for phase, rows in tables.items()),
                        f"training, {peak} (MiB)\n\n{markdown(memory(results))}"])
     write_text(out / f"speed_{args.device}.md", text + "\n")
-    print(text)
-
+    return text
 
 if __name__ == "__main__":
     run_cli(main)
