@@ -6,9 +6,10 @@ Issued op by op from Python, a step of these small networks is launch-bound on a
 quantizers, the LIF layers and Adam are hundreds of small kernels, each taking longer to issue
 than to run. On a CUDA device the step is therefore captured once as a CUDA graph and then
 replayed with one launch per batch, following torch's whole-network capture recipe (torch.cuda
-graphs documentation): WARMUP_STEPS eager steps on a side stream, then one capture of
-forward, backward and `optimizer.step()` (an Adam built with capturable=True, `optimizer_for`)
-reading static input buffers that each batch is copied into. A replay launches the captured
+graphs documentation): WARMUP_STEPS eager steps on a side stream, then one capture on that
+stream (where autograd's gradient accumulators were created) of forward, backward and
+`optimizer.step()` (an Adam built with capturable=True, `optimizer_for`), reading static input
+buffers that each batch is copied into. A replay launches the captured
 kernels with their captured arguments: the same arithmetic as the eager step. What a graph
 cannot follow runs eagerly instead:
   - a batch of another shape (an epoch's last, partial batch);
@@ -93,7 +94,7 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)  # the graph's backward allocates the grads
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, stream=self._stream):  # the warm-up's stream
                 logits = self.model(inputs[0])
                 loss = F.cross_entropy(logits, inputs[1])
                 loss.backward()
