@@ -78,3 +78,12 @@ def test_step_graph_benchmark_engines_agree(tmp_path):
                                               "onnxruntime"]
     for result in results:
         assert result["images_per_s"] > 0 and result["logits_identical_to_qonnx"]
+
+
+def test_training_step_profile_writes_its_table(tmp_path):
+    done = run_module("benchmarks.profile_step", "--device", "cpu", "--timesteps", "1",
+                      "--batch", "4", "--steps", "2", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (tmp_path / "profile_step_cpu.md").read_text()
+    assert "## eager:" in text and "ms per step" in text and "aten::" in text
+    assert "CUDA graph" not in text  # a CPU step runs eagerly
