@@ -40,6 +40,7 @@ FIRING = "firing_rate_pct_"  # + layer name: a LIF layer's spikes / (neurons x T
 ORIGINAL = Path(__file__).with_name("original_study.toml")
 PREFERRED_BITS = 4  # the weight width compared with the starting study when it was run
 CLOSE_PP = 0.2  # accuracy band of the recommendations, percentage points
+DATASET_TITLES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}  # recommendation headings
 DAMPFHOFFER = ("Dampfhoffer et al., IEEE TETCI 2023 (\"Are SNNs really more energy-efficient "
                "than ANNs? An in-depth hardware-aware study\")", 0.15, 1.38)
 YAN = ("Yan et al. 2024 (\"Reconsidering the energy efficiency of spiking neural networks\", "
@@ -262,10 +263,14 @@ def _pm(row) -> str:
 
 
 def recommendations(summary: pd.DataFrame, be: pd.DataFrame) -> list[str]:
-    """Per dataset and hardware: the lowest-energy (and, per target, lowest-latency)
-    configuration within CLOSE_PP of the best mean accuracy, and the SNN closest to its ANN."""
+    """Per dataset (a heading each) and hardware: the lowest-energy (and, per target,
+    lowest-latency) configuration within CLOSE_PP of the best mean accuracy, and the SNN
+    closest to its ANN."""
     lines, defaults = [], default_hw(summary)
     for (dataset, hw), group in summary.groupby(["dataset", "hw"], observed=True):
+        heading = f"### {DATASET_TITLES.get(dataset, dataset)}"
+        if heading not in lines:
+            lines += [heading, ""] if not lines else ["", heading, ""]
         lines.append(_within_best(group, "energy_uj", "energy", "uJ"))
         if hw in defaults:
             lines.append(_within_best(group, "latency_us", "latency", "us"))

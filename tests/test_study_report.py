@@ -157,6 +157,7 @@ def test_recommendations_rest_on_numbers(study):
     recs = readme.split("## Recommendations")[1].split("\n## ")[0]
     lines = [line for line in recs.splitlines() if line.startswith("- ")]
     assert len(lines) == 5 + 3 + 5  # energy per hardware, latency per target, SNN vs ANN
+    assert [line for line in recs.splitlines() if line.startswith("###")] == ["### MNIST"]
     assert all(" uJ" in line or " us " in line for line in lines)
 
 
