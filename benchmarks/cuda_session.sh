@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of one session on a lent CUDA machine, as one script (issue 17): make qat's
 # epoch time, the speed benchmark, the CUDA tests and a training-step profile. Results go to
-# $OUT (default reports/bench/cuda): session.log, history.csv + metrics.json of the training run,
+# $OUT (default reports/bench/cuda): session.log, history.csv + metrics.json of the T=4 4-bit run,
+# default_history.csv (make qat's defaults),
 # speed_cuda.{json,md}, profile_step_cuda.md.
 #
 #   bash benchmarks/cuda_session.sh            # where the project's packages are installed
@@ -36,6 +37,11 @@ timeout 120 $PY -m quant_training.train --timesteps 4 --weight-bits 4 --batch-si
   --epochs 3 --device cuda --runs-dir /tmp/runs --name gpu_T4_w4_b256
 cp /tmp/runs/gpu_T4_w4_b256/history.csv /tmp/runs/gpu_T4_w4_b256/metrics.json "$OUT"/ 2>/dev/null
 cat "$OUT/history.csv" 2>/dev/null
+
+section "make qat with the defaults (T=10, 8-bit, batch 64), 2 epochs"
+timeout 90 $PY -m quant_training.train --epochs 2 --device cuda --runs-dir /tmp/runs \
+  --name gpu_default
+cp /tmp/runs/gpu_default/history.csv "$OUT"/default_history.csv 2>/dev/null
 
 section "speed benchmark (benchmarks.speed), T 4 10, batch 64 256"
 timeout 400 $PY -m benchmarks.speed --device cuda --timesteps 4 10 --batch 64 256 --seconds 1 \
