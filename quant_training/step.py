@@ -59,7 +59,7 @@ class TrainStep:
     def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         if self._captured is not None and self._captured.lrs != self._lrs():
             self._captured = None  # the learning rate changed: capture again
-        if self._captured is None and self._ready_to_capture(images):
+        if self._captured is None and self._ready_to_capture():
             self._captured = self._capture(images, labels)
         captured = self._captured
         if captured is not None and images.shape == captured.inputs[0].shape:
@@ -85,8 +85,8 @@ class TrainStep:
         self.optimizer.step()
         return logits, loss
 
-    def _ready_to_capture(self, images: Tensor) -> bool:
-        return (self.graph_enabled and self.eager_steps >= WARMUP_STEPS and images.is_cuda
+    def _ready_to_capture(self) -> bool:
+        return (self.graph_enabled and self.eager_steps >= WARMUP_STEPS
                 and not collecting_statistics(self.model))
 
     def _capture(self, images: Tensor, labels: Tensor) -> Captured | None:
