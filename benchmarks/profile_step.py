@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from benchmarks.speed import check_device, sync, time_steps
 from common.atomic import write_text
-from common.errors import UserError, check_choice, run_cli
+from common.errors import UserError, run_cli
 from model.network import build_model
 from model.quantizers import pixels
 from model.spec import ModelSpec
-from quant_training.step import WARMUP_STEPS, TrainStep, optimizer_for
+from quant_training.step import TrainStep, optimizer_for
 
 ROWS = 15
 
@@ -36,28 +36,15 @@ def profile_mode(spec: ModelSpec, device: torch.device, batch: int, steps: int,
     step = TrainStep(model, optimizer_for(model, 1e-3), graph=graph)
     images = pixels(torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8)).to(device)
     labels = torch.randint(0, 10, (batch,)).to(device)
-    for _ in range(WARMUP_STEPS + 2):
-        step(images, labels)
-    step_ms = []
-    for _ in range(steps):
-        _sync(device)
-        start = time.perf_counter()
-        step(images, labels)
-        _sync(device)
-        step_ms.append(1e3 * (time.perf_counter() - start))
+    step_s = time_steps(lambda: step(images, labels), device, seconds=0.0, min_steps=steps)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
                                            else [])
     with profile(activities=activities) as prof:
         for _ in range(steps):
             step(images, labels)
-        _sync(device)
+        sync(device)
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    return statistics.median(step_ms), prof.key_averages().table(sort_by=key, row_limit=ROWS)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    return 1e3 * statistics.median(step_s), prof.key_averages().table(sort_by=key, row_limit=ROWS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,9 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--out", default="reports/bench")
     args = p.parse_args(argv)
-    check_choice("device", args.device, ("cpu", "cuda"))
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device='cuda' asked for, but torch sees no CUDA device; use --device cpu")
+    check_device(args.device)
     if args.batch < 1 or args.steps < 1:
         raise UserError(f"batch={args.batch} and steps={args.steps} must be >= 1")
     spec = ModelSpec(timesteps=args.timesteps, weight_bits=args.weight_bits)

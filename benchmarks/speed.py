@@ -75,7 +75,7 @@ def measure(library: str, timesteps: int, batch: int, device: str, seconds: floa
         model.train(phase == "training")
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        step_s = _time_steps(run, dev, seconds)
+        step_s = time_steps(run, dev, seconds)
         result[phase] = {"images_per_s": batch / statistics.median(step_s),
                          "median_step_ms": 1e3 * statistics.median(step_s),
                          "steps": len(step_s), "peak_memory_mib": _memory_mib(dev, peak=True)}
@@ -112,21 +112,31 @@ def training_step(library: str, model: torch.nn.Module) -> Callable[[Tensor, Ten
     return step
 
 
-def _time_steps(run, device: torch.device, seconds: float) -> list[float]:
+def time_steps(run, device: torch.device, seconds: float,
+               min_steps: int = MIN_STEPS) -> list[float]:
+    """Seconds of each synchronised call of `run` after WARMUP_STEPS untimed calls: at least
+    `min_steps` calls and until `seconds` have passed."""
     for _ in range(WARMUP_STEPS):
         run()
-    _sync(device)
+    sync(device)
     times: list[float] = []
     start = time.perf_counter()
-    while len(times) < MIN_STEPS or time.perf_counter() - start < seconds:
+    while len(times) < min_steps or time.perf_counter() - start < seconds:
         tick = time.perf_counter()
         run()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - tick)
     return times
 
 
-def _sync(device: torch.device) -> None:
+def check_device(device: str) -> None:
+    """A one-line UserError unless `device` is cpu, or cuda with a CUDA device present."""
+    check_choice("device", device, ("cpu", "cuda"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("device='cuda' asked for, but torch sees no CUDA device; use --device cpu")
+
+
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -237,15 +247,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="reports/bench")
     p.add_argument("--worker", metavar="LIBRARY", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    check_choice("device", args.device, ("cpu", "cuda"))
+    check_device(args.device)
     if args.libraries is None:
         args.libraries = [lib for lib in LIBRARIES if args.device == "cuda" or lib != SJ_CUDA_GRAPH]
     for library in [args.worker] if args.worker else args.libraries:
         check_choice("library", library, LIBRARIES)
         if library == SJ_CUDA_GRAPH and args.device != "cuda":
             raise UserError(f"library={library!r} is a CUDA-graph mode: use it with --device cuda")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device='cuda' asked for, but torch sees no CUDA device; use --device cpu")
     for name in ("timesteps", "batch"):
         bad = [v for v in getattr(args, name) if v < 1]
         if bad:
