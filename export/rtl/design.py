@@ -1,0 +1,101 @@
+"""The folded hardware graph with every layer in RTL: what `make fpga-rtlsim` simulates and
+`make fpga-synth` synthesizes.
+
+    rtl_model(hw_graph, part, clock_ns, target_fps, out_dir)
+        FINN's estimate steps as `make fpga-estimate` runs them (the same folding), then
+        ToRTL: LIF_hls -> LIF_rtl, Pool_hls (max on spikes) -> Pool_rtl, a spike-fed MVAU_hls
+        -> SpikeMVAU_rtl (accumulate-only); FINN's RTL layers (FMPadding_rtl,
+        ConvolutionInputGenerator_rtl, MVAU_rtl for conv1's 8-bit pixels) stay; FINN's
+        InsertDWC adds width converters (StreamingDataWidthConverter_rtl) where a layer's output
+        word differs from the next one's input word; FINN's PrepareIP writes every layer's HDL.
+        A layer with no RTL implementation stops with one line naming it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.base import Transformation
+
+from common.errors import UserError
+
+RTL_DOMAIN = "finn.custom_op.fpgadataflow.rtl"
+RTL_OF = {"LIF_hls": "LIF_rtl", "Pool_hls": "Pool_rtl", "MVAU_hls": "SpikeMVAU_rtl"}
+
+
+def register_rtl_layers() -> None:
+    """Import the project's RTL layers (each registers itself with FINN and qonnx)."""
+    import export.finn_lif  # noqa: F401
+    import export.rtl.lif_rtl  # noqa: F401
+    import export.rtl.pool_rtl  # noqa: F401
+    import export.rtl.spike_mvau  # noqa: F401
+
+
+class ToRTL(Transformation):
+    """Every HLS layer -> the project's RTL layer under the same attributes (node names
+    follow: LIF_hls_0 -> LIF_rtl_0); an MVAU only when its input is spikes (BINARY)."""
+
+    def apply(self, model):
+        for node in model.graph.node:
+            if not node.op_type.endswith("_hls"):
+                continue
+            target = RTL_OF.get(node.op_type)
+            binary = model.get_tensor_datatype(node.input[0]) == DataType["BINARY"]
+            if target is None or (node.op_type == "MVAU_hls" and not binary):
+                raise UserError(f"layer {node.name} ({node.op_type}, input "
+                                f"{model.get_tensor_datatype(node.input[0]).name}) has no RTL "
+                                f"implementation; RTL layers: FINN's and "
+                                f"{', '.join(sorted(set(RTL_OF.values())))}")
+            old = node.op_type
+            node.op_type, node.domain = target, RTL_DOMAIN
+            node.name = node.name.replace(old, target)
+            known = getCustomOp(node).get_nodeattr_types()
+            for attribute in [a for a in node.attribute if a.name not in known]:
+                node.attribute.remove(attribute)
+        return model, False
+
+
+class NameNewNodes(Transformation):
+    """Unnamed nodes (FINN's InsertDWC leaves its converters unnamed) get <op_type>_<i>."""
+
+    def apply(self, model):
+        for index, node in enumerate(model.graph.node):
+            if not node.name:
+                node.name = f"{node.op_type}_{index}"
+        return model, False
+
+
+def rtl_model(hw_graph: Path, part: str, clock_ns: float, target_fps: float, timesteps: int,
+              out_dir: Path):
+    """The RTL design of the hardware graph, folded as `make fpga-estimate` folds it, with
+    every layer's HDL generated under out_dir. Returns (model, folded estimate model)."""
+    import copy
+
+    from export.finn_flow import ESTIMATE_STEPS, prepare_finn, run_build
+    from export.folding import weight_width_limit
+
+    hdl = out_dir / "hdl"  # FINN's build folder: every layer's generated HDL lands here
+    hdl.mkdir(parents=True, exist_ok=True)
+    os.environ["FINN_BUILD_DIR"] = str(hdl)
+    prepare_finn(hdl)
+    from finn.util.settings import initialize_dummy_settings
+
+    initialize_dummy_settings()
+    register_rtl_layers()
+    folded = run_build(hw_graph, out_dir / "estimate", ESTIMATE_STEPS, part, clock_ns,
+                       target_fps * timesteps, weight_width_limit(hw_graph))
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+    model = copy.deepcopy(folded).transform(ToRTL()).transform(InsertDWC())
+    for node in model.graph.node:
+        if node.domain == "finn.custom_op.fpgadataflow":
+            getCustomOp(node).set_nodeattr("preferred_impl_style", "rtl")
+    model = model.transform(SpecializeLayers(part)).transform(NameNewNodes())
+    not_rtl = [n.name for n in model.graph.node if n.domain != RTL_DOMAIN]
+    if not_rtl:
+        raise UserError(f"layers left without RTL: {', '.join(not_rtl)}")
+    return model.transform(PrepareIP(part, clock_ns)), folded

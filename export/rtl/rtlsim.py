@@ -1,0 +1,360 @@
+"""`make fpga-rtlsim`: the whole spiking CNN as RTL, simulated cycle by cycle with Verilator
+through FINN's own rtlsim driver, and checked bit for bit against PyTorch.
+
+    python -m export.rtl.rtlsim [runs/<name>] [--part xc7z020clg400-1] [--images 20]
+
+Needs `make export` (the hardware graph) and `make fpga-estimate` for the part (its summary
+gives the clock and target; the design is folded exactly as that estimate was). Writes
+runs/<name>/fpga/<part>/rtlsim/summary.json and summary.md:
+
+- check: the test images streamed back to back through the stitched design (export/rtl/
+  stitch.py; one input frame per image when the first LIF layer holds its input, else T),
+  every LIF layer's output stream watched: its spikes at every timestep and the logits
+  (the design's integer output x the output scale) compared with PyTorch's `step` as
+  export.finn_graph.check_hw_graph compares the hardware graph's numpy execution;
+- measured cycles: per inference in steady state (the interval between the last output word
+  of consecutive images), the first image's latency (first input word accepted -> its last
+  output word); per layer, cycles per frame of the layer simulated alone (input always
+  valid, output always ready: the rate it can sustain, as FINN's `cycles_rtlsim`), beside
+  FINN's estimate (get_exp_cycles) and the ratio.
+Simulation: Verilator 5.48 (two-state, no X); compiled models are cached (QSNN_RTL_CACHE).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import atomic_dir, write_json, write_with
+from common.errors import UserError, run_cli
+from common.runs import EXPORT_DIR
+
+RTLSIM_DIR = "rtlsim"
+
+
+class StreamMonitor:
+    """A SimEngine task that records every handshake (tick, word) of a stream it does not
+    drive; weak (it never keeps a simulation running)."""
+
+    def __init__(self, sim, stream: str) -> None:
+        self.valid = sim.get_bus_port(stream, "TVALID")
+        self.ready = sim.get_bus_port(stream, "TREADY")
+        self.data = sim.get_bus_port(stream, "TDATA")
+        self.ticks: list[int] = []
+        self.words: list[int] = []
+
+    def __call__(self, sim) -> dict:
+        if self.valid.read().as_bool() and self.ready.read().as_bool():
+            self.ticks.append(sim.ticks)
+            self.words.append(self.data.read().as_unsigned())
+        return {}
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def compile_design(stitched, name: str):
+    """Verilate the stitched design (cached) and load it in FINN's SimEngine."""
+    import finn.xsi
+
+    from export.rtl.verilator_xsi import install
+
+    install()
+    folder, library = finn.xsi.compile_sim_obj(stitched.top, stitched.sources, Path("."))
+    return finn.xsi.load_sim_obj(folder, library)
+
+
+def stream(sim, words: list[int], outputs: int, watch: list[str], timeout: int) -> dict:
+    """Feed `words` into in0_V, collect `outputs` words from out0_V (FINN's rtlsim_multi_io:
+    input valid whenever a word is left, output always ready); returns the monitors of
+    out0_V (with input-side ticks under "in0_V") and of each stream in `watch`."""
+    import finn.xsi
+
+    finn.xsi.reset_rtlsim(sim)  # a run ends by dropping weak tasks: watch after the reset
+    monitors = {name: StreamMonitor(sim, name) for name in ["in0_V", "out0_V", *watch]}
+    for monitor in monitors.values():
+        sim.enlist(monitor)
+    io = {"inputs": {"in0": words}, "outputs": {"out0": []}}
+    finn.xsi.rtlsim_multi_io(sim, io, outputs, sname="_V", liveness_threshold=timeout)
+    return monitors
+
+
+def unpack(words: list[int], op, frames: int) -> np.ndarray:
+    """Stream words of a layer's output -> [frames, *normal output shape] (FINN's packing)."""
+    from finn.util.data_packing import rtlsim_output_to_npy
+
+    folded = op.get_folded_output_shape()
+    dtype = op.get_output_datatype()
+    array = rtlsim_output_to_npy(words, None, dtype, (frames, *folded[1:]),
+                                 op.get_outstream_width_padded(), dtype.bitwidth())
+    return array.reshape(frames, *op.get_normal_output_shape()[1:])
+
+
+def pack(frame: np.ndarray, op) -> list[int]:
+    """A layer's input frame [1, ...normal shape] -> its stream words."""
+    from finn.util.data_packing import npy_to_rtlsim_input
+
+    folded = frame.reshape(op.get_folded_input_shape()).astype(np.float32)
+    return npy_to_rtlsim_input(folded, op.get_input_datatype(), op.get_instream_width_padded())
+
+
+class RTLEngine:
+    """The simulated design's results replayed as an engine of check_hw_graph: spikes of
+    every LIF layer and logits per timestep (membranes stay inside the design)."""
+
+    shows_membranes = False
+
+    def __init__(self, lifs, spikes: list[np.ndarray], logits: np.ndarray,
+                 frames: list[np.ndarray]) -> None:
+        self.lifs, self.spikes, self.logits, self.frames = lifs, spikes, logits, frames
+        self.index = -1
+
+    def start_image(self) -> None:
+        pass
+
+    def step(self, frame: np.ndarray) -> dict:
+        self.index += 1
+        if not np.array_equal(frame, self.frames[self.index]):
+            raise RuntimeError("the check's frames differ from the simulated ones")
+        context = {lif.output[0]: spikes[self.index][None] for lif, spikes in
+                   zip(self.lifs, self.spikes, strict=True)}
+        context["logits_t"] = self.logits[self.index][None]
+        return context
+
+
+def graph_frames(spec, images) -> list[np.ndarray]:
+    """The hardware graph's input at every (image, timestep), as check_hw_graph draws them."""
+    import torch
+
+    from export.finn_graph import _graph_input
+    from model.quantizers import pixels
+    from model.timesteps import FRAME_SEED, input_frames
+
+    generator = torch.Generator().manual_seed(FRAME_SEED)
+    return [_graph_input(spec, frame) for image in images
+            for frame in input_frames(spec, pixels(image[None]), generator)]
+
+
+def simulate_network(model, stitched, hw, spec, frames: list[np.ndarray], images: int,
+                     held: bool) -> dict:
+    """Stream every image through the design; its LIF spikes and logits per timestep and
+    the measured cycles."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    ops = [getCustomOp(node) for node in model.graph.node]
+    first, last = ops[0], ops[-1]
+    steps = spec.timesteps
+    fed = [f for i, f in enumerate(frames) if not held or i % steps == 0]
+    words = [w for f in fed for w in pack(np.transpose(f, (0, 2, 3, 1)) if f.ndim == 4 else f,
+                                           first)]
+    per_frame = int(np.prod(last.get_folded_output_shape()[:-1]))
+    sim = compile_design(stitched, "design")
+    started = time.perf_counter()
+    monitors = stream(sim, words, per_frame * steps * images,
+                      [f"tap{k}_V" for k in range(len(stitched.taps))], timeout=200_000)
+    seconds = time.perf_counter() - started
+    lif_ops = [op for op in ops if op.onnx_node.name in stitched.taps]
+    spikes = [unpack(monitors[f"tap{k}_V"].words, op, steps * images)
+              for k, op in enumerate(lif_ops)]
+    scale = float(hw.output_scale)
+    logits = unpack(monitors["out0_V"].words, last, steps * images) * scale
+    done = monitors["out0_V"].ticks[per_frame * steps - 1::per_frame * steps]
+    return {"spikes": spikes, "logits": logits, "simulated_cycles": sim.ticks,
+            "simulation_seconds": seconds,
+            "latency_cycles": done[0] - monitors["in0_V"].ticks[0],
+            "cycles_per_inference": (done[-1] - done[0]) / (len(done) - 1) if len(done) > 1
+            else None}
+
+
+def layer_cycles(model, node, timesteps: int, out_dir: Path) -> int:
+    """Cycles per frame of one layer simulated alone (random input, output always ready)."""
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.util.basic import gen_finn_dt_tensor
+
+    from export.rtl.stitch import stitch
+
+    op = getCustomOp(node)
+    single = _single_node(model, node)
+    held = node.op_type.startswith("LIF") and op.get_nodeattr("heldInput")
+    folder = out_dir / node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    stitched = stitch(single, folder, taps=[])
+    frame = gen_finn_dt_tensor(op.get_input_datatype(), op.get_normal_input_shape())
+    frames_out = timesteps if held else 1
+    outputs = int(np.prod(op.get_folded_output_shape()[:-1])) * frames_out
+    monitors = stream(compile_design(stitched, node.name), pack(frame, op), outputs, [],
+                      timeout=100_000)
+    ticks = monitors["out0_V"].ticks
+    return round((ticks[-1] - monitors["in0_V"].ticks[0] + 1) / frames_out)
+
+
+def _single_node(model, node):
+    from onnx import helper
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    inits = [i for i in model.graph.initializer if i.name in node.input]
+    graph = helper.make_graph([node], node.name, [model.get_tensor_valueinfo(node.input[0])],
+                              [model.get_tensor_valueinfo(node.output[0])], inits)
+    single = ModelWrapper(helper.make_model(graph))
+    for tensor in [*node.input, *node.output]:
+        single.set_tensor_datatype(tensor, model.get_tensor_datatype(tensor))
+    return single
+
+
+def main(argv: list[str] | None = None) -> None:
+    from quant_training.trained_run import TrainedRun, add_run_arguments
+
+    p = argparse.ArgumentParser(prog="python -m export.rtl.rtlsim", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p)
+    p.add_argument("--part", default=None, help="FPGA part (default: make fpga-estimate's)")
+    p.add_argument("--images", type=int, default=20, help="test images to simulate")
+    p.add_argument("--no-layers", action="store_true", help="skip the per-layer simulations")
+    args = p.parse_args(argv)
+    if args.images < 1:
+        raise UserError(f"images={args.images} must be >= 1")
+    run = TrainedRun.open(args)
+    summary_path = estimate_summary(run.path, args.part)
+    estimate = json.loads(summary_path.read_text())
+    out = summary_path.parent / RTLSIM_DIR
+    with atomic_dir(out) as scratch:
+        summary = simulate_run(run, args, estimate, scratch)
+        write_json(scratch / "summary.json", summary)
+        write_with(scratch / "summary.md", lambda tmp: tmp.write_text(markdown(summary)))
+    print(markdown(summary))
+    print(f"rtlsim summary: {out / 'summary.json'}", file=sys.stderr)
+    if not summary["check"]["passed"]:
+        raise UserError(f"RTL simulation differs from PyTorch: "
+                        f"{summary['check']['first_mismatch']}; see {out / 'summary.json'}")
+
+
+def estimate_summary(run_dir: Path, part: str | None) -> Path:
+    """The fpga-estimate summary this simulation folds as (one line if there is none)."""
+    fpga = run_dir / "fpga"
+    found = sorted(fpga.glob("*/summary.json")) if fpga.exists() else []
+    if part is not None:
+        found = [path for path in found if path.parent.name == part]
+    if not found:
+        raise UserError(f"no `make fpga-estimate` summary for part {part or '(any)'} under "
+                        f"{fpga}; run `make export` and `make fpga-estimate` first")
+    if len(found) > 1:
+        raise UserError(f"estimates for several parts under {fpga} "
+                        f"({', '.join(p.parent.name for p in found)}): choose one with FPGA_PART")
+    return found[0]
+
+
+def simulate_run(run, args, estimate: dict, out: Path) -> dict:
+    from qonnx.custom_op.registry import getCustomOp
+
+    from export.finn_graph import HardwareGraph, check_hw_graph, hw_graph_path
+    from export.qonnx_export import graph_name
+    from export.rtl.design import rtl_model
+    from export.rtl.stitch import stitch
+
+    spec = run.spec
+    if spec.kind != "snn":
+        raise UserError(f"make fpga-rtlsim simulates spiking networks; {run.path} is an "
+                        f"{spec.kind}")
+    hw_path = hw_graph_path(run.path / EXPORT_DIR / graph_name("snn"))
+    if not hw_path.exists():
+        raise UserError(f"{hw_path} does not exist; run `make export` first")
+    hw = HardwareGraph(hw_path)
+    model, folded = rtl_model(hw_path, estimate["part"], estimate["clock_ns"],
+                              estimate["target_fps"], spec.timesteps, out / "build")
+    lifs = [n.name for n in model.graph.node if n.op_type == "LIF_rtl"]
+    held = bool(getCustomOp(model.graph.node[[n.name for n in model.graph.node].index(
+        lifs[0])]).get_nodeattr("heldInput"))
+    stitched = stitch(model, out / "build", taps=lifs)
+    data = run.dataset(args.data_dir)
+    images = data.test.images[:args.images]
+    frames = graph_frames(spec, images)
+    result = simulate_network(model, stitched, hw, spec, frames, len(images), held)
+    engine = RTLEngine(hw.lifs, result.pop("spikes"), result.pop("logits"), frames)
+    check = check_hw_graph(hw_path, run.model, spec, images, engine=engine)
+    clock_ns = estimate["clock_ns"]
+    interval = result["cycles_per_inference"]
+    summary = {
+        "run": run.path.name, "part": estimate["part"], "clock_ns": clock_ns,
+        "target_fps": estimate["target_fps"], "timesteps": spec.timesteps,
+        "simulator": "Verilator 5.48 through FINN's SimEngine/rtlsim_multi_io (two-state)",
+        "layers_rtl": [n.op_type for n in model.graph.node],
+        "check": check, **result,
+        "throughput_inferences_per_s": 1e9 / (interval * clock_ns) if interval else None,
+        "latency_us": result["latency_cycles"] * clock_ns / 1e3,
+        "estimate": {k: estimate[k] for k in ("cycles_per_inference",
+                                              "throughput_inferences_per_s",
+                                              "latency_per_inference_cycles", "bottleneck")},
+        "layers": [] if args.no_layers else layer_table(model, estimate, spec.timesteps,
+                                                        out / "build" / "layers"),
+    }
+    return summary
+
+
+def layer_table(model, estimate: dict, timesteps: int, out_dir: Path) -> list[dict]:
+    """Per layer: measured cycles per frame beside FINN's estimate and their ratio."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    estimated = {layer["node"]: layer for layer in estimate["layers"]}
+    rows = []
+    for node in model.graph.node:
+        source = next((name for name in estimated if _same_layer(name, node.name)), None)
+        measured = layer_cycles(model, node, timesteps, out_dir)
+        finn = estimated[source]["cycles_per_timestep"] if source else None
+        rows.append({"node": node.name, "op_type": node.op_type, "estimate_node": source,
+                     "cycles_per_frame_rtlsim": measured,
+                     "cycles_per_frame_expected": int(getCustomOp(node).get_exp_cycles()),
+                     "cycles_per_frame_finn_estimate": finn,
+                     "rtlsim_over_finn": measured / finn if finn else None})
+    return rows
+
+
+def _same_layer(estimate_name: str, rtl_name: str) -> bool:
+    """LIF_hls_0 ~ LIF_rtl_0, MVAU_hls_1 ~ SpikeMVAU_rtl_1, FINN's RTL layers by name."""
+    from export.rtl.design import RTL_OF
+
+    for hls, rtl in RTL_OF.items():
+        if estimate_name.startswith(hls + "_"):
+            return rtl_name == rtl + estimate_name[len(hls):]
+    return estimate_name == rtl_name
+
+
+def markdown(summary: dict) -> str:
+    check, est = summary["check"], summary["estimate"]
+    mhz = 1e3 / summary["clock_ns"]
+    lines = [f"# RTL simulation: {summary['run']} on {summary['part']} at {mhz:.0f} MHz, "
+             f"T={summary['timesteps']}",
+             "",
+             f"Simulator: {summary['simulator']}; {check['images']} test images streamed back "
+             f"to back; every layer RTL ({len(summary['layers_rtl'])} layers).",
+             "",
+             f"- bit-exact against PyTorch: LIF spikes at every step {check['spikes_bit_exact']}, "
+             f"logits {check['logits_exact']}, identical predictions "
+             f"{check['identical_predictions']}/{check['images']}",
+             f"- cycles per inference (steady state, measured): "
+             f"{_fmt(summary['cycles_per_inference'])}; FINN's estimate "
+             f"{est['cycles_per_inference']} (bottleneck {est['bottleneck']})",
+             f"- throughput at {mhz:.0f} MHz: {_fmt(summary['throughput_inferences_per_s'])} "
+             f"inferences/s measured; {est['throughput_inferences_per_s']:.0f} estimated "
+             f"(target {summary['target_fps']:g})",
+             f"- latency of the first image: {summary['latency_cycles']} cycles = "
+             f"{summary['latency_us']:.1f} us (FINN's estimate "
+             f"{est['latency_per_inference_cycles']} cycles)"]
+    if summary["layers"]:
+        lines += ["", "| layer | RTL op | cycles/frame, rtlsim | FINN estimate | rtlsim / FINN |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['node']} | {r['op_type']} | {r['cycles_per_frame_rtlsim']} | "
+                  f"{_fmt(r['cycles_per_frame_finn_estimate'])} | {_fmt(r['rtlsim_over_finn'], 2)} |"
+                  for r in summary["layers"]]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+if __name__ == "__main__":
+    run_cli(main)
