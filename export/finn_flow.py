@@ -112,8 +112,9 @@ def run_build(graph: Path, out_dir: Path, steps: list[str], part: str = "xc7z020
     from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType
     from qonnx.core.modelwrapper import ModelWrapper
 
-    import export.finn_lif  # noqa: F401 (registers the LIF layer with finn-plus)
-    import export.spike_mvau_hls  # noqa: F401 (MVAU_hls / VVAU_hls code for spike inputs)
+    from export.rtl.design import register_rtl_layers
+
+    register_rtl_layers()  # FINN picks an RTL layer where one exists: the design rtlsim runs
 
     cfg = DataflowBuildConfig(
         output_dir=str(out_dir), synth_clk_period_ns=clock_ns, fpga_part=part,

@@ -31,7 +31,7 @@ from qonnx.transformation.base import Transformation
 from hw_model.fpga import fold_lif
 
 MVAU_TYPES = ("MVAU", "MVAU_hls", "MVAU_rtl")
-LIF_TYPES = ("LIF", "LIF_hls")
+LIF_TYPES = ("LIF", "LIF_hls", "LIF_rtl")
 FOLDING_ATTRIBUTES = ("PE", "SIMD", "parallel_window", "mem_mode", "ram_style", "resType")
 
 

@@ -20,15 +20,20 @@ from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
 from common.errors import UserError
+from common.runs import EXPORT_DIR
 
 RTL_DOMAIN = "finn.custom_op.fpgadataflow.rtl"
 RTL_OF = {"LIF_hls": "LIF_rtl", "Pool_hls": "Pool_rtl", "MVAU_hls": "SpikeMVAU_rtl"}
 
 
 def register_rtl_layers() -> None:
-    """Import the project's RTL layers (each registers itself with FINN and qonnx)."""
+    """Import the project's FINN layers (each registers itself with FINN and qonnx): the LIF
+    layer, its RTL backend, the spike max pool and accumulate-only MVU in RTL, and the HLS
+    MVAU that generates code for spike inputs. FINN's SpecializeLayers then chooses LIF_rtl
+    and Pool_rtl (it prefers an RTL variant wherever one exists)."""
     import export.finn_lif  # noqa: F401
     import export.rtl.lif_rtl  # noqa: F401
+    import export.spike_mvau_hls  # noqa: F401 (MVAU_hls / VVAU_hls code for spike inputs)
     import export.rtl.pool_rtl  # noqa: F401
     import export.rtl.spike_mvau  # noqa: F401
 
@@ -70,7 +75,7 @@ class NameNewNodes(Transformation):
 def rtl_model(hw_graph: Path, part: str, clock_ns: float, target_fps: float, timesteps: int,
               out_dir: Path):
     """The RTL design of the hardware graph, folded as `make fpga-estimate` folds it, with
-    every layer's HDL generated under out_dir. Returns (model, folded estimate model)."""
+    every layer's HDL generated under out_dir."""
     import copy
 
     from export.finn_flow import ESTIMATE_STEPS, prepare_finn, run_build
@@ -98,4 +103,40 @@ def rtl_model(hw_graph: Path, part: str, clock_ns: float, target_fps: float, tim
     not_rtl = [n.name for n in model.graph.node if n.domain != RTL_DOMAIN]
     if not_rtl:
         raise UserError(f"layers left without RTL: {', '.join(not_rtl)}")
-    return model.transform(PrepareIP(part, clock_ns)), folded
+    return model.transform(PrepareIP(part, clock_ns))
+
+
+def estimate_summary(run_dir: Path, part: str | None) -> Path:
+    """The fpga-estimate summary this simulation folds as (one line if there is none)."""
+    fpga = run_dir / "fpga"
+    found = sorted(fpga.glob("*/summary.json")) if fpga.exists() else []
+    if part is not None:
+        found = [path for path in found if path.parent.name == part]
+    if not found:
+        raise UserError(f"no `make fpga-estimate` summary for part {part or '(any)'} under "
+                        f"{fpga}; run `make export` and `make fpga-estimate` first")
+    if len(found) > 1:
+        raise UserError(f"estimates for several parts under {fpga} "
+                        f"({', '.join(p.parent.name for p in found)}): choose one with FPGA_PART")
+    return found[0]
+
+
+def hw_graph_of(run_dir: Path, kind: str) -> Path:
+    """The run's FINN hardware graph (make export), checked readable: one line if not."""
+    from export.finn_graph import hw_graph_path
+    from export.qonnx_export import graph_name
+    from export.step_graph import read_metadata
+
+    if kind != "snn":
+        raise UserError(f"the RTL design is built for spiking networks; {run_dir} is an {kind}")
+    path = hw_graph_path(run_dir / EXPORT_DIR / graph_name("snn"))
+    if not path.exists():
+        raise UserError(f"{path} does not exist; run `make export` first")
+    read_metadata(path)
+    return path
+
+
+def design_of_run(run_dir: Path, kind: str, timesteps: int, estimate: dict, out_dir: Path):
+    """The RTL design of a run, folded as its `make fpga-estimate` summary `estimate` was."""
+    return rtl_model(hw_graph_of(run_dir, kind), estimate["part"], estimate["clock_ns"],
+                     estimate["target_fps"], timesteps, out_dir)

@@ -31,7 +31,7 @@ import numpy as np
 
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
-from common.runs import EXPORT_DIR
+from export.rtl.design import estimate_summary
 
 RTLSIM_DIR = "rtlsim"
 
@@ -175,14 +175,11 @@ def layer_cycles(model, node, timesteps: int, out_dir: Path) -> int:
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.util.basic import gen_finn_dt_tensor
 
-    from export.rtl.stitch import stitch
+    from export.rtl.stitch import stitch_layer
 
     op = getCustomOp(node)
-    single = _single_node(model, node)
     held = node.op_type.startswith("LIF") and op.get_nodeattr("heldInput")
-    folder = out_dir / node.name
-    folder.mkdir(parents=True, exist_ok=True)
-    stitched = stitch(single, folder, taps=[])
+    stitched = stitch_layer(model, node, out_dir / node.name)
     frame = gen_finn_dt_tensor(op.get_input_datatype(), op.get_normal_input_shape())
     frames_out = timesteps if held else 1
     outputs = int(np.prod(op.get_folded_output_shape()[:-1])) * frames_out
@@ -190,19 +187,6 @@ def layer_cycles(model, node, timesteps: int, out_dir: Path) -> int:
                       timeout=100_000)
     ticks = monitors["out0_V"].ticks
     return round((ticks[-1] - monitors["in0_V"].ticks[0] + 1) / frames_out)
-
-
-def _single_node(model, node):
-    from onnx import helper
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    inits = [i for i in model.graph.initializer if i.name in node.input]
-    graph = helper.make_graph([node], node.name, [model.get_tensor_valueinfo(node.input[0])],
-                              [model.get_tensor_valueinfo(node.output[0])], inits)
-    single = ModelWrapper(helper.make_model(graph))
-    for tensor in [*node.input, *node.output]:
-        single.set_tensor_datatype(tensor, model.get_tensor_datatype(tensor))
-    return single
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,43 +216,20 @@ def main(argv: list[str] | None = None) -> None:
                         f"{summary['check']['first_mismatch']}; see {out / 'summary.json'}")
 
 
-def estimate_summary(run_dir: Path, part: str | None) -> Path:
-    """The fpga-estimate summary this simulation folds as (one line if there is none)."""
-    fpga = run_dir / "fpga"
-    found = sorted(fpga.glob("*/summary.json")) if fpga.exists() else []
-    if part is not None:
-        found = [path for path in found if path.parent.name == part]
-    if not found:
-        raise UserError(f"no `make fpga-estimate` summary for part {part or '(any)'} under "
-                        f"{fpga}; run `make export` and `make fpga-estimate` first")
-    if len(found) > 1:
-        raise UserError(f"estimates for several parts under {fpga} "
-                        f"({', '.join(p.parent.name for p in found)}): choose one with FPGA_PART")
-    return found[0]
-
-
 def simulate_run(run, args, estimate: dict, out: Path) -> dict:
     from qonnx.custom_op.registry import getCustomOp
 
-    from export.finn_graph import HardwareGraph, check_hw_graph, hw_graph_path
-    from export.qonnx_export import graph_name
-    from export.rtl.design import rtl_model
+    from export.finn_graph import HardwareGraph, check_hw_graph
+    from export.rtl.design import design_of_run, hw_graph_of
     from export.rtl.stitch import stitch
 
     spec = run.spec
-    if spec.kind != "snn":
-        raise UserError(f"make fpga-rtlsim simulates spiking networks; {run.path} is an "
-                        f"{spec.kind}")
-    hw_path = hw_graph_path(run.path / EXPORT_DIR / graph_name("snn"))
-    if not hw_path.exists():
-        raise UserError(f"{hw_path} does not exist; run `make export` first")
+    model = design_of_run(run.path, spec.kind, spec.timesteps, estimate, out / "build")
+    hw_path = hw_graph_of(run.path, spec.kind)
     hw = HardwareGraph(hw_path)
-    model, folded = rtl_model(hw_path, estimate["part"], estimate["clock_ns"],
-                              estimate["target_fps"], spec.timesteps, out / "build")
-    lifs = [n.name for n in model.graph.node if n.op_type == "LIF_rtl"]
-    held = bool(getCustomOp(model.graph.node[[n.name for n in model.graph.node].index(
-        lifs[0])]).get_nodeattr("heldInput"))
-    stitched = stitch(model, out / "build", taps=lifs)
+    lifs = [n for n in model.graph.node if n.op_type == "LIF_rtl"]
+    held = bool(getCustomOp(lifs[0]).get_nodeattr("heldInput"))
+    stitched = stitch(model, out / "build", taps=[n.name for n in lifs])
     data = run.dataset(args.data_dir)
     images = data.test.images[:args.images]
     frames = graph_frames(spec, images)

