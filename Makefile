@@ -17,7 +17,8 @@ opt = $(if $($(1)),$(2) $($(1)))
 PATHS = $(call opt,RUNS_DIR,--runs-dir) $(call opt,DATA_DIR,--data-dir)
 FPGA = $(call opt,FPGA_PART,--part) $(call opt,CLK_NS,--clock-ns)
 
-.PHONY: help setup qat eval profile export fpga-estimate fpga-build hls report sweep study \
+.PHONY: help setup qat eval profile export fpga-estimate fpga-build fpga-rtlsim fpga-synth hls \
+	report sweep study \
 	study-report bench test \
 	nir docker-build docker-run clean-venv
 
@@ -37,6 +38,10 @@ help:
 	@echo "make fpga-estimate [RUN=...] [FPGA_PART=xc7z020clg400-1] [CLK_NS=10] [TARGET_FPS=1000]"
 	@echo "                           FINN estimate build -> <run>/fpga/<part>/"
 	@echo "make fpga-build            the same, continued to synthesis (needs Xilinx Vivado/Vitis)"
+	@echo "make fpga-rtlsim [RUN=...] [FPGA_PART=...] [IMAGES=20]  the design as RTL, simulated"
+	@echo "                           with Verilator, bit-exact check + cycles -> <run>/fpga/<part>/rtlsim/"
+	@echo "make fpga-synth [RUN=...] [FPGA_PART=...]  every RTL layer synthesized with yosys"
+	@echo "                           -> <run>/fpga/<part>/synth/"
 	@echo "make hls [RUN=...] [HLS_IMAGES=20]  HLS C++ project + bit-exact C simulation -> <run>/hls/"
 	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
@@ -90,6 +95,13 @@ fpga-estimate: setup
 fpga-build: setup
 	$(PY) -m export.fpga_estimate $(RUN) $(call opt,RUNS_DIR,--runs-dir) $(FPGA) \
 	  $(call opt,TARGET_FPS,--target-fps) --build
+
+fpga-rtlsim: setup
+	$(PY) -m export.rtl.rtlsim $(RUN) $(PATHS) $(call opt,FPGA_PART,--part) \
+	  $(call opt,IMAGES,--images)
+
+fpga-synth: setup
+	$(PY) -m export.rtl.fpga_synth $(RUN) $(PATHS) $(call opt,FPGA_PART,--part)
 
 hls: setup
 	$(PY) -m hls.build $(RUN) $(PATHS) $(call opt,HLS_IMAGES,--images) $(FPGA)

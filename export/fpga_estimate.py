@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     if not hw_graph_path(graph).exists():
         raise UserError(f"{hw_graph_path(graph)} does not exist; run `make export` first (it "
                         f"writes and checks the FINN hardware graph)")
+    read_metadata(hw_graph_path(graph))  # a truncated or foreign file: one line
     steps = ESTIMATE_STEPS + (SYNTHESIS_STEPS if args.build else [])
     out = run_dir / "fpga" / args.part
     summary = build_into(out, graph, meta, args.part, args.clock_ns, args.target_fps, steps)
@@ -202,6 +203,8 @@ def _layer(model, node, resources: dict, cycles: int, frames: int) -> dict:
     if node.op_type == "MVAU_rtl" and lut == 0:
         lut = float(_mvau_luts(op, dsp=resources["DSP"] > 0))
         lut_source = "FINN-R formula (FINN reports 0 for RTL MVAU)"
+    elif node.op_type.startswith("LIF"):
+        lut_source = "project formula (hw_model.fpga, via the layer's FINN op)"
     elif float_ops and lut == 0:
         lut, lut_source = None, "NOT ESTIMATED: float operation (FINN reports 0)"
     return {"node": node.name, "op_type": node.op_type,

@@ -175,7 +175,7 @@ def test_finn_estimate_build_of_a_tiny_network(tiny_run):
     assert (out / "folding_config.json").exists() and (out / "summary.csv").exists()
     mvaus = [layer for layer in summary["layers"] if layer["op_type"].startswith("MVAU")]
     assert len(mvaus) == 4 and all(layer["lut"] > 0 for layer in mvaus)
-    lifs = [layer for layer in summary["layers"] if layer["op_type"] == "LIF_hls"]
+    lifs = [layer for layer in summary["layers"] if layer["op_type"] == "LIF_rtl"]
     assert len(lifs) == 3 and all(layer["lut"] > 0 and layer["pe"] >= 1 for layer in lifs)
     assert summary["float_layers"] == [] and all(layer["lut"] is not None
                                                  for layer in summary["layers"])

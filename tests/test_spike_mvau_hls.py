@@ -107,7 +107,8 @@ def test_every_layer_generates_its_code(folded):
             assert (path / f"top_{node.name}.cpp").exists(), node.name
             assert (path / f"hls_syn_{node.name}.tcl").exists(), node.name
         kinds.add(node.op_type)
-    assert {"MVAU_hls", "LIF_hls", "Pool_hls"} <= kinds
+    # FINN prefers an RTL variant where one exists: the project's LIF_rtl and Pool_rtl
+    assert {"MVAU_hls", "LIF_rtl", "Pool_rtl"} <= kinds
 
 
 def test_spike_fed_mvaus_generate_the_plain_product(folded):
@@ -194,15 +195,14 @@ def test_xnor_mode_and_other_types_stay_finn_s(folded):
 
 
 def test_lif_layers_generate_their_code(folded):
+    """The LIF layers (RTL: FINN chooses LIF_rtl) write their top module beside lif.sv."""
     model, _ = folded
-    lifs = [n for n in model.graph.node if n.op_type == "LIF_hls"]
+    lifs = [n for n in model.graph.node if n.op_type == "LIF_rtl"]
     assert len(lifs) == 3
     for node in lifs:
-        op = getCustomOp(node)
-        code = top_cpp(op)
-        assert '#include "lif.h"' in code
-        assert f"lif_layer<{op.template_arguments()}>(in0_V, out0_V);" in code
-        assert (Path(op.get_nodeattr("code_gen_dir_ipgen")) / "lif.h").exists()
+        files = [Path(f) for f in getCustomOp(node).get_rtl_file_list(abspath=True)]
+        assert all(f.exists() for f in files) and any(f.name == "lif.sv" for f in files)
+        assert any(f"module {node.name}" in f.read_text() for f in files)
 
 
 def test_estimates_cover_the_spike_fed_mvaus(folded):

@@ -308,7 +308,8 @@ def markdown(summary: dict) -> str:
         lines += ["", "| layer | RTL op | cycles/frame, rtlsim | FINN estimate | rtlsim / FINN |",
                   "|---|---|---|---|---|"]
         lines += [f"| {r['node']} | {r['op_type']} | {r['cycles_per_frame_rtlsim']} | "
-                  f"{_fmt(r['cycles_per_frame_finn_estimate'])} | {_fmt(r['rtlsim_over_finn'], 2)} |"
+                  f"{_fmt(r['cycles_per_frame_finn_estimate'])} | "
+                  f"{_fmt(r['rtlsim_over_finn'], 2)} |"
                   for r in summary["layers"]]
     return "\n".join(lines) + "\n"
 

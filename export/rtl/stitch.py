@@ -13,6 +13,7 @@ run-time weights tied off). Every stream named in `taps` is also an output of th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 TOP = "qsnn_design"
@@ -33,7 +34,7 @@ def stitch(model, out_dir: Path, taps: list[str]) -> Stitched:
     from qonnx.custom_op.registry import getCustomOp
 
     ops = [getCustomOp(node) for node in model.graph.node]
-    for previous, op in zip(ops, ops[1:]):
+    for previous, op in pairwise(ops):
         if op.onnx_node.input[0] != previous.onnx_node.output[0]:
             raise ValueError(f"{op.onnx_node.name} is not fed by {previous.onnx_node.name}: "
                              f"only a linear chain can be stitched")
@@ -54,7 +55,7 @@ def stitch(model, out_dir: Path, taps: list[str]) -> Stitched:
         for source in [str(s) for s in op.get_rtl_file_list(abspath=True)] + memstream_files(op):
             if source not in sources:
                 sources.append(source)
-    return Stitched(TOP, sources + [str(path)], list(taps), ops[0].get_instream_width_padded(),
+    return Stitched(TOP, [*sources, str(path)], list(taps), ops[0].get_instream_width_padded(),
                     widths[-1])
 
 
@@ -99,7 +100,7 @@ def _instance(op, source: str, sink: str, width: int) -> list[str]:
                   f"    .m_axis_0_tready({name}_w_TREADY), .m_axis_0_tvalid({name}_w_TVALID),",
                   f"    .m_axis_0_tdata({name}_w_TDATA));"]
         connections += [f".in1_V_{s}({name}_w_{s})" for s in ("TDATA", "TVALID", "TREADY")]
-    return lines + [f"  {module} {name}_i (", "    " + ",\n    ".join(connections), "  );"]
+    return [*lines, f"  {module} {name}_i (", "    " + ",\n    ".join(connections), "  );"]
 
 
 def _has_port(op, port: str) -> bool:

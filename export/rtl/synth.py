@@ -130,7 +130,8 @@ def synthesize(files: list[Path], top: str, family: str, workdir: Path,
     run_dir = Path(workdir) / f"{top}-{family}-{key[:12]}"
     cached = _cached_result(run_dir / RESULT_NAME, key)
     if cached is not None:
-        print(f"yosys {family}: {label or top}: cached ({summary(cached)})", file=sys.stderr, flush=True)
+        print(f"yosys {family}: {label or top}: cached ({summary(cached)})", file=sys.stderr,
+              flush=True)
         return {**cached, "cached": True}
     print(f"yosys {family}: synthesizing {label or top} (log: {run_dir / LOG_NAME}) ...",
           file=sys.stderr, flush=True)

@@ -320,13 +320,13 @@ class Port:
     def width(self) -> int:
         return self._width
 
-    def isInput(self) -> bool:  # noqa: N802 (xsi's names)
+    def isInput(self) -> bool:
         return not self._output
 
-    def isOutput(self) -> bool:  # noqa: N802
+    def isOutput(self) -> bool:
         return self._output
 
-    def isInout(self) -> bool:  # noqa: N802
+    def isInout(self) -> bool:
         return False
 
     def read(self) -> Port:
@@ -342,10 +342,10 @@ class Port:
         self.design.lib.qsnn_set(self.design.model, self.index, buffer)
         self.design.dirty = True
 
-    def hasUnknown(self) -> bool:  # noqa: N802 (two-state simulation)
+    def hasUnknown(self) -> bool:
         return False
 
-    def isZero(self) -> bool:  # noqa: N802
+    def isZero(self) -> bool:
         return self.value == 0
 
     def as_bool(self) -> bool:
@@ -429,7 +429,7 @@ class Design:
     def num_ports(self) -> int:
         return len(self._ports)
 
-    def getPort(self, name: str) -> Port:  # noqa: N802 (xsi's name)
+    def getPort(self, name: str) -> Port:
         if name not in self._ports:
             raise RuntimeError(f"no port {name}")
         return self._ports[name]
