@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from qonnx.core.datatype import DataType
@@ -76,18 +77,32 @@ def rtl_model(hw_graph: Path, part: str, clock_ns: float, target_fps: float, tim
               out_dir: Path):
     """The RTL design of the hardware graph, folded as `make fpga-estimate` folds it, with
     every layer's HDL generated under out_dir."""
-    import copy
+    from export.finn_flow import prepare_finn
 
-    from export.finn_flow import ESTIMATE_STEPS, prepare_finn, run_build
-    from export.folding import weight_width_limit
-
-    hdl = out_dir / "hdl"  # FINN's build folder: every layer's generated HDL lands here
+    hdl = out_dir / "hdl"  # FINN's build folder while the HDL is generated: it lands here
     hdl.mkdir(parents=True, exist_ok=True)
-    os.environ["FINN_BUILD_DIR"] = str(hdl)
+    previous = os.environ.get("FINN_BUILD_DIR")
     prepare_finn(hdl)
     from finn.util.settings import initialize_dummy_settings
 
+    os.environ["FINN_BUILD_DIR"] = str(hdl)
     initialize_dummy_settings()
+    try:
+        return _build_rtl(hw_graph, part, clock_ns, target_fps, timesteps, out_dir)
+    finally:  # out_dir may be a scratch folder: later FINN builds must not use it
+        restored = Path(previous or Path(tempfile.gettempdir()) / "qsnn_finn_build")
+        restored.mkdir(parents=True, exist_ok=True)
+        os.environ["FINN_BUILD_DIR"] = str(restored)
+        initialize_dummy_settings()
+
+
+def _build_rtl(hw_graph: Path, part: str, clock_ns: float, target_fps: float, timesteps: int,
+               out_dir: Path):
+    import copy
+
+    from export.finn_flow import ESTIMATE_STEPS, run_build
+    from export.folding import weight_width_limit
+
     register_rtl_layers()
     folded = run_build(hw_graph, out_dir / "estimate", ESTIMATE_STEPS, part, clock_ns,
                        target_fps * timesteps, weight_width_limit(hw_graph))
