@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from common.errors import UserError
@@ -50,9 +52,10 @@ def vivado_available() -> bool:
 
 
 def prepare_finn(build_dir: Path) -> None:
-    """Settings finn-plus needs before its build steps can be imported."""
+    """Settings finn-plus needs before its build steps can be imported; FINN's build folder
+    (where its transformations make their folders) becomes build_dir."""
     build_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("FINN_BUILD_DIR", str(build_dir))
+    os.environ["FINN_BUILD_DIR"] = str(build_dir)
     from finn.util.settings import initialize_dummy_settings
 
     initialize_dummy_settings()
@@ -103,11 +106,31 @@ def project_steps() -> dict:
                                              step_extract_threshold_scale, step_fold_for_target)}
 
 
+@contextmanager
+def finn_build_dir(build_dir: Path):
+    """FINN's build folder is build_dir inside the block, and the one before it afterwards
+    (a temporary one if there was none): build_dir may be removed after the block, and FINN
+    reads the folder from settings it snapshots once."""
+    previous = os.environ.get("FINN_BUILD_DIR")
+    prepare_finn(build_dir)
+    try:
+        yield build_dir
+    finally:
+        prepare_finn(Path(previous or Path(tempfile.gettempdir()) / "qsnn_finn_build"))
+
+
 def run_build(graph: Path, out_dir: Path, steps: list[str], part: str = "xc7z020clg400-1",
               clock_ns: float = 10.0, target_fps: float | None = None,
               mvau_wwidth_max: int = 36):
     """Run `steps` on the graph file; reports land in out_dir/report. Returns the model."""
-    prepare_finn(out_dir / "build")
+    with finn_build_dir(out_dir / "build"):
+        model = _run_steps(graph, out_dir, steps, part, clock_ns, target_fps, mvau_wwidth_max)
+    shutil.rmtree(out_dir / "build", ignore_errors=True)
+    return model
+
+
+def _run_steps(graph: Path, out_dir: Path, steps: list[str], part: str, clock_ns: float,
+               target_fps: float | None, mvau_wwidth_max: int):
     import finn.builder.build_dataflow_steps as finn_steps
     from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType
     from qonnx.core.modelwrapper import ModelWrapper
@@ -131,5 +154,4 @@ def run_build(graph: Path, out_dir: Path, steps: list[str], part: str = "xc7z020
         except Exception as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise UserError(f"FINN step {name} failed: {type(err).__name__}: {first}") from err
-    shutil.rmtree(out_dir / "build", ignore_errors=True)
     return model

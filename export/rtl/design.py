@@ -12,8 +12,6 @@
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from qonnx.core.datatype import DataType
@@ -77,23 +75,10 @@ def rtl_model(hw_graph: Path, part: str, clock_ns: float, target_fps: float, tim
               out_dir: Path):
     """The RTL design of the hardware graph, folded as `make fpga-estimate` folds it, with
     every layer's HDL generated under out_dir."""
-    from export.finn_flow import prepare_finn
+    from export.finn_flow import finn_build_dir
 
-    hdl = out_dir / "hdl"  # FINN's build folder while the HDL is generated: it lands here
-    hdl.mkdir(parents=True, exist_ok=True)
-    previous = os.environ.get("FINN_BUILD_DIR")
-    prepare_finn(hdl)
-    from finn.util.settings import initialize_dummy_settings
-
-    os.environ["FINN_BUILD_DIR"] = str(hdl)
-    initialize_dummy_settings()
-    try:
+    with finn_build_dir(out_dir / "hdl"):  # every layer's generated HDL lands here
         return _build_rtl(hw_graph, part, clock_ns, target_fps, timesteps, out_dir)
-    finally:  # out_dir may be a scratch folder: later FINN builds must not use it
-        restored = Path(previous or Path(tempfile.gettempdir()) / "qsnn_finn_build")
-        restored.mkdir(parents=True, exist_ok=True)
-        os.environ["FINN_BUILD_DIR"] = str(restored)
-        initialize_dummy_settings()
 
 
 def _build_rtl(hw_graph: Path, part: str, clock_ns: float, target_fps: float, timesteps: int,
