@@ -282,7 +282,8 @@ def test_every_layer_lists_the_shared_modules_by_one_path():
     models = [lif_model(CASES[0]), lif_model(CASES[1]), pool_model(pool_node("pool", 4, 2), 4)]
     files = [getCustomOp(m.transform(PrepareIP(PART, CLK_NS)).graph.node[0])
              .get_rtl_file_list(abspath=True) for m in models]
-    assert [f[0] for f in files] == [str(lif_rtl.HDL)] * 2 + [str(pool_rtl.HDL)]
+    shared = [str(lif_rtl.LIF_rtl.hdl_path())] * 2 + [str(pool_rtl.Pool_rtl.hdl_path())]
+    assert [f[0] for f in files] == shared
     assert files[0][1] != files[1][1] and all(f[1].endswith(".sv") for f in files)
 
 

@@ -2,27 +2,25 @@
 `make fpga-synth` synthesizes.
 
     rtl_model(hw_graph, part, clock_ns, target_fps, out_dir)
-        FINN's estimate steps as `make fpga-estimate` runs them (the same folding), then
-        ToRTL: LIF_hls -> LIF_rtl, Pool_hls (max on spikes) -> Pool_rtl, a spike-fed MVAU_hls
-        -> SpikeMVAU_rtl (accumulate-only); FINN's RTL layers (FMPadding_rtl,
-        ConvolutionInputGenerator_rtl, MVAU_rtl for conv1's 8-bit pixels) stay; FINN's
-        InsertDWC adds width converters (StreamingDataWidthConverter_rtl) where a layer's output
-        word differs from the next one's input word; FINN's PrepareIP writes every layer's HDL.
+        FINN's estimate steps as `make fpga-estimate` runs them (the same folding and the
+        same layers: FINN chooses LIF_rtl and Pool_rtl, the project's, where it may), then
+        ToRTL: a spike-fed MVAU_hls -> SpikeMVAU_rtl (accumulate-only); FINN's RTL layers
+        (FMPadding_rtl, ConvolutionInputGenerator_rtl, MVAU_rtl for conv1's 8-bit pixels) stay;
+        FINN's InsertDWC adds width converters (StreamingDataWidthConverter_rtl) where a
+        layer's output word differs from the next one's input word; FINN's PrepareIP writes
+        every layer's HDL.
         A layer with no RTL implementation stops with one line naming it.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
 from common.errors import UserError
 from common.runs import EXPORT_DIR
-
-RTL_DOMAIN = "finn.custom_op.fpgadataflow.rtl"
-RTL_OF = {"LIF_hls": "LIF_rtl", "Pool_hls": "Pool_rtl", "MVAU_hls": "SpikeMVAU_rtl"}
+from export.rtl.wrapped import RTL_DOMAIN
 
 
 def register_rtl_layers() -> None:
@@ -38,27 +36,31 @@ def register_rtl_layers() -> None:
 
 
 class ToRTL(Transformation):
-    """Every HLS layer -> the project's RTL layer under the same attributes (node names
-    follow: LIF_hls_0 -> LIF_rtl_0); an MVAU only when its input is spikes (BINARY)."""
+    """The spike-fed MVAUs -> SpikeMVAU_rtl (export.rtl.spike_mvau.SpikeMVAUToRTL), renamed
+    MVAU_hls_<i> -> SpikeMVAU_rtl_<i>; a layer left in HLS stops with one line naming it (FINN
+    chose the RTL variant of every other layer that has one)."""
 
     def apply(self, model):
+        from export.rtl.spike_mvau import SpikeMVAUToRTL
+
+        model = model.transform(SpikeMVAUToRTL())
         for node in model.graph.node:
-            if not node.op_type.endswith("_hls"):
-                continue
-            target = RTL_OF.get(node.op_type)
-            binary = model.get_tensor_datatype(node.input[0]) == DataType["BINARY"]
-            if target is None or (node.op_type == "MVAU_hls" and not binary):
+            if node.op_type == "SpikeMVAU_rtl":
+                node.name = node.name.replace("MVAU_hls_", "SpikeMVAU_rtl_")
+            elif node.op_type.endswith("_hls"):
                 raise UserError(f"layer {node.name} ({node.op_type}, input "
                                 f"{model.get_tensor_datatype(node.input[0]).name}) has no RTL "
-                                f"implementation; RTL layers: FINN's and "
-                                f"{', '.join(sorted(set(RTL_OF.values())))}")
-            old = node.op_type
-            node.op_type, node.domain = target, RTL_DOMAIN
-            node.name = node.name.replace(old, target)
-            known = getCustomOp(node).get_nodeattr_types()
-            for attribute in [a for a in node.attribute if a.name not in known]:
-                node.attribute.remove(attribute)
+                                f"implementation; RTL layers: FINN's, LIF_rtl, Pool_rtl (max "
+                                f"pool on spikes), SpikeMVAU_rtl (spike-fed, no thresholds)")
         return model, False
+
+
+def estimate_layer(estimate: dict, rtl_name: str) -> dict | None:
+    """The `make fpga-estimate` summary's row of an RTL design's layer (SpikeMVAU_rtl_<i> was
+    MVAU_hls_<i> there; the other layers keep their names), None for a layer the estimate
+    has not (the width converters)."""
+    name = rtl_name.replace("SpikeMVAU_rtl_", "MVAU_hls_")
+    return next((layer for layer in estimate["layers"] if layer["node"] == name), None)
 
 
 class NameNewNodes(Transformation):

@@ -55,13 +55,11 @@ def synthesize_layers(model, family: str, out_dir: Path) -> list[dict]:
 
 def compare(rows: list[dict], estimate: dict) -> list[dict]:
     """Each synthesized layer beside its estimate (LUT, BRAM18, DSP) and the ratio."""
-    from export.rtl.rtlsim import _same_layer
+    from export.rtl.design import estimate_layer
 
-    estimated = {layer["node"]: layer for layer in estimate["layers"]}
     for row in rows:
-        source = next((name for name in estimated if _same_layer(name, row["node"])), None)
-        layer = estimated.get(source, {})
-        row["estimate_node"] = source
+        layer = estimate_layer(estimate, row["node"]) or {}
+        row["estimate_node"] = layer.get("node")
         row["estimate_source"] = layer.get("lut_source")
         for key in ("lut", "bram18", "dsp"):
             row[f"{key}_estimate"] = layer.get(key)

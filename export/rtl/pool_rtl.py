@@ -13,22 +13,18 @@ do for FINN's own depthwise sliding window and Pool_hls).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from finn.custom_op.fpgadataflow.pool import Pool
-from finn.custom_op.fpgadataflow.rtl import register_custom_op
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
-from qonnx.custom_op.registry import add_op_to_domain
 
 from common.errors import UserError
-from export.rtl.lif_rtl import RTL_DOMAIN, ipi_commands, wrapper
-
-HDL = Path(__file__).resolve().parent / "hdl" / "spike_maxpool.sv"
+from export.rtl.wrapped import WrappedModule, register_rtl
 
 
-class Pool_rtl(Pool, RTLBackend):
+class Pool_rtl(WrappedModule, Pool, RTLBackend):
     """FINN's Pool as an OR over each window of spikes (hdl/spike_maxpool.sv)."""
+
+    MODULE = "spike_maxpool"
 
     def get_nodeattr_types(self):
         attrs = Pool.get_nodeattr_types(self)
@@ -56,34 +52,5 @@ class Pool_rtl(Pool, RTLBackend):
                 "IN_WIDTH": self.get_instream_width_padded(0),
                 "OUT_WIDTH": self.get_outstream_width_padded(0)}
 
-    def generate_hdl(self, model, fpgapart, clk):
-        """A top module named after the node (`spike_maxpool` with its parameters) goes to
-        code_gen_dir_ipgen; spike_maxpool.sv stays in hdl/ (get_rtl_file_list)."""
-        out = Path(self.get_nodeattr("code_gen_dir_ipgen"))
-        parameters = self.hdl_parameters()
-        top = self.get_verilog_top_module_name()
-        (out / f"{top}.sv").write_text(wrapper(top, "spike_maxpool", parameters))
-        self.set_nodeattr("gen_top_module", top)
-        self.set_nodeattr("ipgen_path", str(out))
-        self.set_nodeattr("ip_path", str(out))
 
-    def get_rtl_file_list(self, abspath=False):
-        """The shared module (one path for every node, so a design lists it once) and the
-        node's top."""
-        top = self.get_nodeattr("gen_top_module") + ".sv"
-        if not abspath:
-            return [HDL.name, top]
-        return [str(HDL), self.get_nodeattr("code_gen_dir_ipgen") + "/" + top]
-
-    def code_generation_ipi(self):
-        """Vivado IP integrator commands (unused without Vivado)."""
-        return ipi_commands(self)
-
-
-def register() -> None:
-    """Add Pool_rtl to finn-plus's rtl registry and qonnx's domain cache (idempotent)."""
-    register_custom_op(Pool_rtl)
-    add_op_to_domain(RTL_DOMAIN, Pool_rtl)
-
-
-register()
+register_rtl(Pool_rtl)

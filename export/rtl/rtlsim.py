@@ -57,7 +57,7 @@ class StreamMonitor:
         return False
 
 
-def compile_design(stitched, name: str):
+def compile_design(stitched):
     """Verilate the stitched design (cached) and load it in FINN's SimEngine."""
     import finn.xsi
 
@@ -152,7 +152,7 @@ def simulate_network(model, stitched, hw, spec, frames: list[np.ndarray], images
     words = [w for f in fed for w in pack(np.transpose(f, (0, 2, 3, 1)) if f.ndim == 4 else f,
                                            first)]
     per_frame = int(np.prod(last.get_folded_output_shape()[:-1]))
-    sim = compile_design(stitched, "design")
+    sim = compile_design(stitched)
     started = time.perf_counter()
     monitors = stream(sim, words, per_frame * steps * images,
                       [f"tap{k}_V" for k in range(len(stitched.taps))], timeout=200_000)
@@ -183,7 +183,7 @@ def layer_cycles(model, node, timesteps: int, out_dir: Path) -> int:
     frame = gen_finn_dt_tensor(op.get_input_datatype(), op.get_normal_input_shape())
     frames_out = timesteps if held else 1
     outputs = int(np.prod(op.get_folded_output_shape()[:-1])) * frames_out
-    monitors = stream(compile_design(stitched, node.name), pack(frame, op), outputs, [],
+    monitors = stream(compile_design(stitched), pack(frame, op), outputs, [],
                       timeout=100_000)
     ticks = monitors["out0_V"].ticks
     return round((ticks[-1] - monitors["in0_V"].ticks[0] + 1) / frames_out)
@@ -259,28 +259,20 @@ def layer_table(model, estimate: dict, timesteps: int, out_dir: Path) -> list[di
     """Per layer: measured cycles per frame beside FINN's estimate and their ratio."""
     from qonnx.custom_op.registry import getCustomOp
 
-    estimated = {layer["node"]: layer for layer in estimate["layers"]}
+    from export.rtl.design import estimate_layer
+
     rows = []
     for node in model.graph.node:
-        source = next((name for name in estimated if _same_layer(name, node.name)), None)
+        layer = estimate_layer(estimate, node.name)
         measured = layer_cycles(model, node, timesteps, out_dir)
-        finn = estimated[source]["cycles_per_timestep"] if source else None
-        rows.append({"node": node.name, "op_type": node.op_type, "estimate_node": source,
+        finn = layer["cycles_per_timestep"] if layer else None
+        rows.append({"node": node.name, "op_type": node.op_type,
+                     "estimate_node": layer["node"] if layer else None,
                      "cycles_per_frame_rtlsim": measured,
                      "cycles_per_frame_expected": int(getCustomOp(node).get_exp_cycles()),
                      "cycles_per_frame_finn_estimate": finn,
                      "rtlsim_over_finn": measured / finn if finn else None})
     return rows
-
-
-def _same_layer(estimate_name: str, rtl_name: str) -> bool:
-    """LIF_hls_0 ~ LIF_rtl_0, MVAU_hls_1 ~ SpikeMVAU_rtl_1, FINN's RTL layers by name."""
-    from export.rtl.design import RTL_OF
-
-    for hls, rtl in RTL_OF.items():
-        if estimate_name.startswith(hls + "_"):
-            return rtl_name == rtl + estimate_name[len(hls):]
-    return estimate_name == rtl_name
 
 
 def markdown(summary: dict) -> str:

@@ -25,7 +25,7 @@ replayed from a buffer for the MH/PE neuron folds. Latency: log2(SIMD) + 2 cycle
 
 `SpikeMVAUToRTL` turns every MVAU / MVAU_hls node with BINARY input (noActivation = 1,
 binaryXnorMode = 0, weights held on chip) into a SpikeMVAU_rtl with the same attributes.
-`register()` adds the op to FINN's rtl dict and to qonnx's registry at import time.
+The op is added to FINN's rtl dict and to qonnx's registry at import time.
 """
 from __future__ import annotations
 
@@ -35,17 +35,17 @@ from pathlib import Path
 
 import numpy as np
 from finn.custom_op.fpgadataflow.matrixvectoractivation import MVAU
-from finn.custom_op.fpgadataflow.rtl import register_custom_op
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 from finn.util.data_packing import npy_to_rtlsim_input, rtlsim_output_to_npy
 from onnx import helper
 from qonnx.core.datatype import DataType
-from qonnx.custom_op.registry import add_op_to_domain, getCustomOp
+from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
 from common.errors import UserError
+from export.rtl.wrapped import RTL_DOMAIN, ipi_commands, register_rtl
+from hw_model.fpga import memory_bram18
 
-DOMAIN = "finn.custom_op.fpgadataflow.rtl"
 HDL = Path(__file__).resolve().parent / "hdl" / "spike_mvu.sv"
 INTERNAL_MEM_MODES = ("internal_embedded", "internal_decoupled")
 LUTRAM_MAX_WORDS = 128  # FINN's rule for embedded weights: up to 128 words stay in LUTs
@@ -54,22 +54,6 @@ LUTRAM_WORDS_PER_LUT = 64  # a LUT6 is a 64 x 1 ROM / RAM
 
 def ceil_log2(value: int) -> int:
     return max(0, math.ceil(math.log2(value))) if value > 1 else 0
-
-
-def bram18_count(depth_words: int, width_bits: int) -> int:
-    """RAMB18s for a depth x width memory in simple dual-port mode: FINN-R's table (UG573
-    aspect ratios), the rule FINN's MVAU.bram_estimation uses."""
-    if width_bits == 1:
-        return math.ceil(depth_words / 16384)
-    if width_bits == 2:
-        return math.ceil(depth_words / 8192)
-    if width_bits <= 4:
-        return math.ceil(depth_words / 4096) * math.ceil(width_bits / 4)
-    if width_bits <= 9:
-        return math.ceil(depth_words / 2048) * math.ceil(width_bits / 9)
-    if width_bits <= 18 or depth_words > 512:
-        return math.ceil(depth_words / 1024) * math.ceil(width_bits / 18)
-    return math.ceil(depth_words / 512) * math.ceil(width_bits / 36)
 
 
 def adder_tree_luts(terms: int, term_bits: int) -> int:
@@ -187,10 +171,10 @@ class SpikeMVAU_rtl(MVAU, RTLBackend):
         return int(pe * lane + rom + buffer + control)
 
     def bram_estimation(self, fpgapart=None):
-        """RAMB18s of the weight ROM when it is not in LUTRAM (bram18_count)."""
+        """RAMB18s of the weight ROM when it is not in LUTRAM (hw_model.fpga.memory_bram18)."""
         if self.rom_in_lutram():
             return 0
-        return bram18_count(self.rom_words(), self.rom_word_bits())
+        return memory_bram18(self.rom_words(), self.rom_word_bits())
 
     def uram_estimation(self, fpgapart=None):
         return 0
@@ -326,9 +310,7 @@ endmodule : {top}
 
     def code_generation_ipi(self):
         """Vivado IPI lines (unused without Vivado): add the sources, instantiate the top."""
-        top = self.get_nodeattr("gen_top_module") or self.get_verilog_top_module_name()
-        return [f"add_files -norecurse {f}" for f in self.get_rtl_file_list(abspath=True)] + [
-            f"create_bd_cell -type module -reference {top} {self.onnx_node.name}"]
+        return ipi_commands(self)
 
 
 # attributes that describe generated code or a simulation of the old node, not the layer
@@ -363,7 +345,7 @@ class SpikeMVAUToRTL(Transformation):
             if not converts(node, model):
                 continue
             new = helper.make_node("SpikeMVAU_rtl", list(node.input), list(node.output),
-                                   name=node.name, domain=DOMAIN)
+                                   name=node.name, domain=RTL_DOMAIN)
             known = SpikeMVAU_rtl(new).get_nodeattr_types()
             new.attribute.extend(a for a in node.attribute
                                  if a.name in known and a.name not in NOT_CARRIED)
@@ -376,10 +358,4 @@ class SpikeMVAUToRTL(Transformation):
         return model, changed
 
 
-def register() -> None:
-    """Add SpikeMVAU_rtl to FINN's rtl dict and qonnx's registry (idempotent)."""
-    register_custom_op(SpikeMVAU_rtl)
-    add_op_to_domain(DOMAIN, SpikeMVAU_rtl)
-
-
-register()
+register_rtl(SpikeMVAU_rtl)
