@@ -41,6 +41,11 @@ def test_the_whole_design_in_rtl_is_bit_exact_and_timed(rtl_run, data_dir):
     assert check["membranes_bit_exact"] is None  # inside the design: not compared
     assert check["identical_predictions"] == 2 and check["hw_spikes"] > 0
     assert all(op.endswith("_rtl") for op in summary["layers_rtl"])  # every layer RTL
+    # FIFOs sized by simulation: the design then runs at its slowest layer's rate
+    assert summary["layers_rtl"].count("StreamingFIFO_rtl") == len(summary["fifos"]) > 2
+    assert all(fifo["depth"] >= 2 for fifo in summary["fifos"])
+    assert summary["fifo_sizing"]["interval_cycles"] == summary["estimate"][
+        "cycles_per_inference"]
     assert {"LIF_rtl", "Pool_rtl", "SpikeMVAU_rtl", "MVAU_rtl"} <= set(summary["layers_rtl"])
     assert summary["cycles_per_inference"] > 0 and summary["latency_cycles"] > 0
     layers = {row["node"]: row for row in summary["layers"]}
@@ -52,6 +57,7 @@ def test_the_whole_design_in_rtl_is_bit_exact_and_timed(rtl_run, data_dir):
     slowest = max(row["cycles_per_frame_rtlsim"] for row in layers.values()
                   if row["node"] not in ("FMPadding_rtl_0",))
     assert summary["cycles_per_inference"] >= slowest
+    assert summary["cycles_per_inference"] <= 1.01 * summary["estimate"]["cycles_per_inference"]
 
 
 def test_a_wrong_leak_in_the_rtl_lif_fails_the_check(rtl_run, tmp_path, data_dir):
@@ -74,7 +80,13 @@ def test_every_rtl_layer_synthesizes(rtl_run):
     summary = json.loads((rtl_run / "fpga" / PART / "synth" / "summary.json").read_text())
     assert summary["family"] == "xc7" and "not Vivado" in summary["estimator"]
     assert len(summary["layers"]) >= 15 and all(row["lut"] > 0 for row in summary["layers"])
-    assert summary["totals"]["lut"] == sum(row["lut"] for row in summary["layers"])
+    totals = summary["totals"]
+    assert totals["design"]["lut"] == sum(row["lut"] for row in summary["layers"])
+    assert totals["design"]["lut"] == (totals["estimated_layers"]["lut"]
+                                       + totals["fifos_and_converters"]["lut"])
+    fifos = [row for row in summary["layers"] if row["op_type"] == "StreamingFIFO_rtl"]
+    assert fifos and not any(row["in_fpga_estimate"] for row in fifos)
+    assert all(row["lut_estimate"] is not None for row in fifos)  # FINN's, on the design
     lifs = [row for row in summary["layers"] if row["op_type"] == "LIF_rtl"]
     assert len(lifs) == 3 and all(row["dsp"] == 0 for row in lifs)
     spike_mvus = [row for row in summary["layers"] if row["op_type"] == "SpikeMVAU_rtl"]

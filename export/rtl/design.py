@@ -7,12 +7,16 @@
         ToRTL: a spike-fed MVAU_hls -> SpikeMVAU_rtl (accumulate-only); FINN's RTL layers
         (FMPadding_rtl, ConvolutionInputGenerator_rtl, MVAU_rtl for conv1's 8-bit pixels) stay;
         FINN's InsertDWC adds width converters (StreamingDataWidthConverter_rtl) where a
-        layer's output word differs from the next one's input word; FINN's PrepareIP writes
-        every layer's HDL.
+        layer's output word differs from the next one's input word, FINN's InsertFIFO a
+        StreamingFIFO_rtl between every two layers; FINN's PrepareIP writes every layer's
+        HDL; SizeFIFOs sizes the FIFOs by simulation (export.rtl.fifos; what it measured is
+        the model's metadata "fifo_sizing").
         A layer with no RTL implementation stops with one line naming it.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 from qonnx.custom_op.registry import getCustomOp
@@ -89,6 +93,7 @@ def _build_rtl(hw_graph: Path, part: str, clock_ns: float, target_fps: float, ti
 
     from export.finn_flow import ESTIMATE_STEPS, run_build
     from export.folding import weight_width_limit
+    from export.rtl.fifos import InsertFIFOs, SizeFIFOs
 
     register_rtl_layers()
     folded = run_build(hw_graph, out_dir / "estimate", ESTIMATE_STEPS, part, clock_ns,
@@ -101,11 +106,16 @@ def _build_rtl(hw_graph: Path, part: str, clock_ns: float, target_fps: float, ti
     for node in model.graph.node:
         if node.domain == "finn.custom_op.fpgadataflow":
             getCustomOp(node).set_nodeattr("preferred_impl_style", "rtl")
-    model = model.transform(SpecializeLayers(part)).transform(NameNewNodes())
+    model = model.transform(SpecializeLayers(part)).transform(InsertFIFOs(part))
+    model = model.transform(NameNewNodes())
     not_rtl = [n.name for n in model.graph.node if n.domain != RTL_DOMAIN]
     if not_rtl:
         raise UserError(f"layers left without RTL: {', '.join(not_rtl)}")
-    return model.transform(PrepareIP(part, clock_ns))
+    model = model.transform(PrepareIP(part, clock_ns))
+    sizing = SizeFIFOs(part, clock_ns, out_dir / "fifo_sizing")
+    model = model.transform(sizing)
+    model.set_metadata_prop("fifo_sizing", json.dumps(asdict(sizing.sizing)))
+    return model
 
 
 def estimate_summary(run_dir: Path, part: str | None) -> Path:

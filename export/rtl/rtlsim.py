@@ -57,29 +57,38 @@ class StreamMonitor:
         return False
 
 
-def compile_design(stitched):
+def compile_design(stitched, defines: dict[str, str] | None = None):
     """Verilate the stitched design (cached) and load it in FINN's SimEngine."""
     import finn.xsi
 
     from export.rtl.verilator_xsi import install
 
     install()
-    folder, library = finn.xsi.compile_sim_obj(stitched.top, stitched.sources, Path("."))
+    folder, library = finn.xsi.compile_sim_obj(stitched.top, stitched.sources, Path("."),
+                                               defines=defines)
     return finn.xsi.load_sim_obj(folder, library)
 
 
-def stream(sim, words: list[int], outputs: int, watch: list[str], timeout: int) -> dict:
-    """Feed `words` into in0_V, collect `outputs` words from out0_V (FINN's rtlsim_multi_io:
-    input valid whenever a word is left, output always ready); returns the monitors of
-    out0_V (with input-side ticks under "in0_V") and of each stream in `watch`."""
+def stream(sim, words: list[int], outputs: int, watch: list[str], timeout: int,
+           throttle: tuple[float, float] = (float("inf"), 0)) -> dict:
+    """Feed `words` into in0_V and collect `outputs` words from out0_V with FINN's SimEngine
+    tasks (output always ready; input valid whenever a word is left, or, with `throttle`
+    = (n, cycles), n words at most every `cycles` cycles); returns the monitors of in0_V,
+    out0_V and each stream in `watch`. `timeout` cycles without an output word: one line."""
     import finn.xsi
 
     finn.xsi.reset_rtlsim(sim)  # a run ends by dropping weak tasks: watch after the reset
     monitors = {name: StreamMonitor(sim, name) for name in ["in0_V", "out0_V", *watch]}
     for monitor in monitors.values():
         sim.enlist(monitor)
-    io = {"inputs": {"in0": words}, "outputs": {"out0": []}}
-    finn.xsi.rtlsim_multi_io(sim, io, outputs, sname="_V", liveness_threshold=timeout)
+    sim.stream_input("in0_V", (f"{word:0x}" for word in words), throttle)
+    watchdog = sim.create_watchdog("out0_V", timeout)
+    collected = sim.collect_output("out0_V", outputs, watchdog=watchdog)
+    stalled = sim.run()
+    sim.remove_watchdog(watchdog)
+    if stalled:
+        raise UserError(f"the RTL design stalled: {len(collected.buf)} of {outputs} output "
+                        f"words, then none for {timeout} cycles (cycle {sim.ticks})")
     return monitors
 
 
@@ -221,6 +230,7 @@ def simulate_run(run, args, estimate: dict, out: Path) -> dict:
 
     from export.finn_graph import HardwareGraph, check_hw_graph
     from export.rtl.design import design_of_run, hw_graph_of
+    from export.rtl.fifos import fifo_table
     from export.rtl.stitch import stitch
 
     spec = run.spec
@@ -241,9 +251,11 @@ def simulate_run(run, args, estimate: dict, out: Path) -> dict:
     summary = {
         "run": run.path.name, "part": estimate["part"], "clock_ns": clock_ns,
         "target_fps": estimate["target_fps"], "timesteps": spec.timesteps,
-        "simulator": "Verilator 5.48 through FINN's SimEngine/rtlsim_multi_io (two-state)",
+        "simulator": "Verilator 5.48 through FINN's SimEngine (two-state)",
         "layers_rtl": [n.op_type for n in model.graph.node],
         "check": check, **result,
+        "fifo_sizing": json.loads(model.get_metadata_prop("fifo_sizing")),
+        "fifos": fifo_table(model),
         "throughput_inferences_per_s": 1e9 / (interval * clock_ns) if interval else None,
         "latency_us": result["latency_cycles"] * clock_ns / 1e3,
         "estimate": {k: estimate[k] for k in ("cycles_per_inference",
@@ -260,9 +272,12 @@ def layer_table(model, estimate: dict, timesteps: int, out_dir: Path) -> list[di
     from qonnx.custom_op.registry import getCustomOp
 
     from export.rtl.design import estimate_layer
+    from export.rtl.stitch import FIFO_OP
 
     rows = []
     for node in model.graph.node:
+        if node.op_type == FIFO_OP:  # buffers: their rate is their neighbours'
+            continue
         layer = estimate_layer(estimate, node.name)
         measured = layer_cycles(model, node, timesteps, out_dir)
         finn = layer["cycles_per_timestep"] if layer else None
@@ -282,7 +297,7 @@ def markdown(summary: dict) -> str:
              f"T={summary['timesteps']}",
              "",
              f"Simulator: {summary['simulator']}; {check['images']} test images streamed back "
-             f"to back; every layer RTL ({len(summary['layers_rtl'])} layers).",
+             f"to back; every layer RTL ({_layer_count(summary['layers_rtl'])}).",
              "",
              f"- bit-exact against PyTorch: LIF spikes at every step {check['spikes_bit_exact']}, "
              f"logits {check['logits_exact']}, identical predictions "
@@ -295,7 +310,8 @@ def markdown(summary: dict) -> str:
              f"(target {summary['target_fps']:g})",
              f"- latency of the first image: {summary['latency_cycles']} cycles = "
              f"{summary['latency_us']:.1f} us (FINN's estimate "
-             f"{est['latency_per_inference_cycles']} cycles)"]
+             f"{est['latency_per_inference_cycles']} cycles)",
+             _fifo_line(summary)]
     if summary["layers"]:
         lines += ["", "| layer | RTL op | cycles/frame, rtlsim | FINN estimate | rtlsim / FINN |",
                   "|---|---|---|---|---|"]
@@ -304,6 +320,22 @@ def markdown(summary: dict) -> str:
                   f"{_fmt(r['rtlsim_over_finn'], 2)} |"
                   for r in summary["layers"]]
     return "\n".join(lines) + "\n"
+
+
+def _layer_count(op_types: list[str]) -> str:
+    fifos = op_types.count("StreamingFIFO_rtl")
+    return f"{len(op_types) - fifos} layers and {fifos} FIFOs"
+
+
+def _fifo_line(summary: dict) -> str:
+    fifos, sizing = summary["fifos"], summary["fifo_sizing"]
+    kbit = sum(f["depth"] * f["width_bits"] for f in fifos) / 1e3
+    deepest = max(fifos, key=lambda f: f["depth"] * f["width_bits"])
+    return (f"- FIFOs: {len(fifos)}, one between every two layers, sized by simulation "
+            f"(FINN's fifo_gauge, {sizing['images']} images fed one every "
+            f"{sizing['interval_cycles']:,} cycles): {kbit:,.1f} kbit in all, the largest "
+            f"{deepest['node']} ({deepest['depth']:,} x {deepest['width_bits']} bit, "
+            f"{deepest['ram_style']})")
 
 
 def _fmt(value, digits: int = 0) -> str:

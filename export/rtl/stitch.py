@@ -8,7 +8,9 @@ are the top's in0_V and out0_V (AXI stream: TDATA, TVALID, TREADY). A layer whos
 stream from on-chip memory (FINN's mem_mode internal_decoupled) gets FINN's memstream
 wrapper on its in1_V, as FINN's IP-integrator hierarchy does (the AXI-lite port for
 run-time weights tied off). Every stream named in `taps` is also an output of the top
-(`tap<k>_V_TDATA/TVALID/TREADY`), to watch a layer's output without driving it.
+(`tap<k>_V_TDATA/TVALID/TREADY`), to watch a layer's output without driving it. Every
+FIFO's peak fill since reset is an output too (`<FIFO node>_maxcount`, 32 bits; under
+FINN_SIMULATION the FIFO is FINN's fifo_gauge, an unbounded queue: export.rtl.fifos).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from itertools import pairwise
 from pathlib import Path
 
 TOP = "qsnn_design"
+FIFO_OP = "StreamingFIFO_rtl"
+COUNT_BITS = 32  # fifo_template.v's COUNT_WIDTH
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,10 @@ class Stitched:
     out_width: int
 
 
-def stitch(model, out_dir: Path, taps: list[str]) -> Stitched:
+def stitch(model, out_dir: Path, taps: list[str], fill_monitors: bool = True) -> Stitched:
     """Write out_dir/qsnn_design.sv for the model's nodes, in graph order (each node's HDL
-    must have been generated, e.g. by FINN's PrepareIP)."""
+    must have been generated, e.g. by FINN's PrepareIP); without `fill_monitors` the FIFOs'
+    fill counters are left unconnected (as in a FINN build: synthesis removes them)."""
     from qonnx.custom_op.registry import getCustomOp
 
     ops = [getCustomOp(node) for node in model.graph.node]
@@ -39,15 +44,17 @@ def stitch(model, out_dir: Path, taps: list[str]) -> Stitched:
             raise ValueError(f"{op.onnx_node.name} is not fed by {previous.onnx_node.name}: "
                              f"only a linear chain can be stitched")
     widths = [op.get_outstream_width_padded() for op in ops]
-    lines = _header(ops[0].get_instream_width_padded(), widths[-1], taps, ops)
+    monitored = [op for op in ops if fill_monitors and op.onnx_node.op_type == FIFO_OP]
+    lines = _header(ops[0].get_instream_width_padded(), widths[-1], taps, ops, monitored)
     for i, op in enumerate(ops):
         lines += _instance(op, f"s{i}" if i else "in0_V", f"s{i + 1}" if i + 1 < len(ops)
-                           else "out0_V", widths[i])
+                           else "out0_V", op in monitored)
     for k, name in enumerate(taps):
         index = next(i for i, op in enumerate(ops) if op.onnx_node.name == name)
         source = f"s{index + 1}" if index + 1 < len(ops) else "out0_V"
         lines += [f"  assign tap{k}_V_{s} = {source}_{s};" for s in ("TDATA", "TVALID", "TREADY")]
     lines.append("endmodule")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     path = Path(out_dir) / f"{TOP}.sv"
     path.write_text("\n".join(lines) + "\n")
     sources: list[str] = []
@@ -59,7 +66,7 @@ def stitch(model, out_dir: Path, taps: list[str]) -> Stitched:
                     widths[-1])
 
 
-def _header(in_width: int, out_width: int, taps: list[str], ops) -> list[str]:
+def _header(in_width: int, out_width: int, taps: list[str], ops, monitored) -> list[str]:
     tap_width = {op.onnx_node.name: op.get_outstream_width_padded() for op in ops}
     ports = ["  input logic ap_clk,", "  input logic ap_rst_n,",
              f"  input logic [{in_width - 1}:0] in0_V_TDATA,", "  input logic in0_V_TVALID,",
@@ -69,6 +76,9 @@ def _header(in_width: int, out_width: int, taps: list[str], ops) -> list[str]:
         ports[-1] += ","
         ports += [f"  output logic [{tap_width[name] - 1}:0] tap{k}_V_TDATA,",
                   f"  output logic tap{k}_V_TVALID,", f"  output logic tap{k}_V_TREADY"]
+    for op in monitored:
+        ports[-1] += ","
+        ports.append(f"  output logic [{COUNT_BITS - 1}:0] {op.onnx_node.name}_maxcount")
     wires = []
     for i, op in enumerate(ops[:-1], start=1):
         width = op.get_outstream_width_padded()
@@ -77,7 +87,7 @@ def _header(in_width: int, out_width: int, taps: list[str], ops) -> list[str]:
             f"module {TOP} (", *ports, ");", *wires]
 
 
-def _instance(op, source: str, sink: str, width: int) -> list[str]:
+def _instance(op, source: str, sink: str, monitored: bool) -> list[str]:
     name = op.onnx_node.name
     module = op.get_nodeattr("gen_top_module") or op.get_verilog_top_module_name()
     connections = [".ap_clk(ap_clk)", ".ap_rst_n(ap_rst_n)"]
@@ -85,6 +95,8 @@ def _instance(op, source: str, sink: str, width: int) -> list[str]:
         connections.append(".ap_clk2x(ap_clk)")
     for s in ("TDATA", "TVALID", "TREADY"):
         connections += [f".in0_V_{s}({source}_{s})", f".out0_V_{s}({sink}_{s})"]
+    if op.onnx_node.op_type == FIFO_OP:
+        connections += [".count()", f".maxcount({name + '_maxcount' if monitored else ''})"]
     lines = []
     if memstream_files(op):
         weights = op.get_instream_width_padded(1)
@@ -125,7 +137,8 @@ def memstream_files(op) -> list[str]:
 
 
 def stitch_layer(model, node, out_dir: Path) -> Stitched:
-    """One layer of `model` alone as a stitched design (with its weight streamer, if any)."""
+    """One layer of `model` alone as a stitched design (with its weight streamer, if any;
+    a FIFO without its fill monitor)."""
     from onnx import helper
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -135,5 +148,4 @@ def stitch_layer(model, node, out_dir: Path) -> Stitched:
     single = ModelWrapper(helper.make_model(graph))
     for tensor in [*node.input, *node.output]:
         single.set_tensor_datatype(tensor, model.get_tensor_datatype(tensor))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return stitch(single, out_dir, taps=[])
+    return stitch(single, out_dir, taps=[], fill_monitors=False)
