@@ -7,6 +7,13 @@ Energy from FINN's resource counts uses the same (assumed) power constants as hw
 Layers FINN could not estimate (float operations) are counted in `unestimated_layers`.
 Cycles per timestep (the throughput) compare the slowest per-step layer of each; the analytic
 latency has no padding, sliding-window and pooling stages, so it is shorter than FINN's.
+
+Where the run also has `make fpga-rtlsim` and `make fpga-synth` results for the part
+(fpga/<part>/rtlsim/summary.json, synth/summary.json), the measured numbers stand beside
+both estimates: cycles per inference in the Verilator simulation of the whole RTL design
+(sized FIFOs, steady state) and LUTs from yosys's technology mapping of the layers that
+`make fpga-estimate` estimates (FIFOs and width converters, which neither estimate holds,
+apart), each estimate's ratio to the measurement.
 """
 from __future__ import annotations
 
@@ -21,10 +28,14 @@ TARGET = "fpga-finn"
 ESTIMATOR = "FINN estimate reports (finn-plus 1.6.1) + ASSUMED power"
 
 
+def run_dir(w: Workload) -> Path:
+    """The run folder the workload's profile sits in."""
+    return Path(w.source).parent
+
+
 def summaries(w: Workload) -> list[dict]:
     """FINN summaries of the workload's run, if its profile sits in a run folder."""
-    run_dir = Path(w.source).parent
-    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("fpga/*/summary.json"))]
+    return [json.loads(p.read_text()) for p in sorted(run_dir(w).glob("fpga/*/summary.json"))]
 
 
 def comparison_rows(w: Workload, table: Table) -> list[dict]:
@@ -63,5 +74,32 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             "cycles_per_timestep": finn["cycles_per_timestep"],
             "analytic_cycles_per_timestep": analytic_step_cycles,
             "cycles_analytic_over_finn": analytic_step_cycles / finn["cycles_per_timestep"],
-            "latency_analytic_over_finn": analytic.inference_latency_ns / latency_ns})
+            "latency_analytic_over_finn": analytic.inference_latency_ns / latency_ns,
+            "cycles_per_inference": finn["cycles_per_inference"],
+            "analytic_cycles_per_inference": analytic.per_inference["inference_interval_ns"]
+            / fpga.ns_per_cycle(clock_mhz),
+            **measured(run_dir(w) / "fpga" / finn["part"], finn, analytic_lut,
+                       analytic.per_inference["inference_interval_ns"]
+                       / fpga.ns_per_cycle(clock_mhz))})
+    return rows
+
+
+def measured(part_dir: Path, finn: dict, analytic_lut: float,
+             analytic_cycles: float) -> dict:
+    """The RTL simulation's cycles per inference and yosys's LUTs for the part, each
+    estimate over the measurement (None where the run has no such result)."""
+    rows: dict = {"rtlsim_cycles_per_inference": None, "cycles_finn_over_rtlsim": None,
+                  "cycles_analytic_over_rtlsim": None, "yosys_lut": None,
+                  "lut_finn_over_yosys": None, "lut_analytic_over_yosys": None}
+    rtlsim = part_dir / "rtlsim" / "summary.json"
+    if rtlsim.exists():
+        cycles = json.loads(rtlsim.read_text())["cycles_per_inference"]
+        rows.update(rtlsim_cycles_per_inference=cycles,
+                    cycles_finn_over_rtlsim=finn["cycles_per_inference"] / cycles,
+                    cycles_analytic_over_rtlsim=analytic_cycles / cycles)
+    synth = part_dir / "synth" / "summary.json"
+    if synth.exists():
+        lut = json.loads(synth.read_text())["totals"]["estimated_layers"]["lut"]
+        rows.update(yosys_lut=lut, lut_finn_over_yosys=finn["totals"]["lut"] / lut,
+                    lut_analytic_over_yosys=analytic_lut / lut)
     return rows

@@ -112,6 +112,14 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
                   "evaluated at the same part, clock and target. Ratios are analytic / FINN; "
                   "`unestimated_layers` counts layers FINN could not estimate (float "
                   "operations).", "", _table(finn, FINN_COLUMNS)]
+        measured = finn.dropna(subset=["rtlsim_cycles_per_inference", "yosys_lut"], how="all")
+        if not measured.empty:
+            lines += ["", "## Both estimates against the RTL design", "",
+                      "Measured: cycles per inference in the Verilator simulation of the "
+                      "whole RTL design (`make fpga-rtlsim`, sized FIFOs, steady state); LUTs "
+                      "from yosys's technology mapping (`make fpga-synth`, not Vivado's "
+                      "place-and-route) of the layers `make fpga-estimate` estimates. Ratios "
+                      "are estimate / measured.", "", _table(measured, MEASURED_COLUMNS)]
     if sweep is not None:
         lines += ["", f"## Sweep: {len(sweep)} (run, target, configuration) points", "",
                   "Lowest-energy configuration per run and target (ties: lowest latency; FPGA: "
@@ -158,6 +166,10 @@ FINN_COLUMNS = ["run", "config", "lut", "analytic_lut", "lut_analytic_over_finn"
                 "analytic_cycles_per_timestep", "cycles_analytic_over_finn", "latency_us",
                 "analytic_latency_us", "latency_analytic_over_finn", "unestimated_layers",
                 "energy_uJ", "fits_part"]
+MEASURED_COLUMNS = ["run", "config", "rtlsim_cycles_per_inference", "cycles_per_inference",
+                    "cycles_finn_over_rtlsim", "analytic_cycles_per_inference",
+                    "cycles_analytic_over_rtlsim", "yosys_lut", "lut", "lut_finn_over_yosys",
+                    "analytic_lut", "lut_analytic_over_yosys"]
 
 
 def _table(rows: pd.DataFrame, columns: list[str] = SUMMARY_COLUMNS) -> str:

@@ -306,3 +306,33 @@ def test_report_runs_on_the_example_profiles(tmp_path, capsys):
         report_main(["--runs", str(tmp_path / "missing"), "--out", str(out)])
     assert math.isfinite(summary["energy_pj"].sum())
     assert Path(out / "sweep.csv").stat().st_size > 0
+
+
+def test_finn_comparison_stands_both_estimates_beside_the_rtl_measurements(tmp_path):
+    """fpga/<part>/{summary, rtlsim/summary, synth/summary}.json in the run folder (hand-
+    written numbers) -> each estimate over the RTL simulation's cycles and yosys's LUTs."""
+    import json
+
+    from hw_model import finn_reports
+
+    part_dir = tmp_path / "run" / "fpga" / "xc7z020clg400-1"
+    (part_dir / "rtlsim").mkdir(parents=True)
+    (part_dir / "synth").mkdir()
+    finn = {"part": "xc7z020clg400-1", "clock_ns": 10.0, "target_fps": 1000.0,
+            "totals": {"lut": 3000.0, "bram18": 10.0, "dsp": 1.0},
+            "latency_per_inference_us": 50.0, "throughput_inferences_per_s": 2000.0,
+            "fits": True, "float_layers": [], "cycles_per_timestep": 1000,
+            "cycles_per_inference": 4000}
+    (part_dir / "summary.json").write_text(json.dumps(finn))
+    (part_dir / "rtlsim" / "summary.json").write_text(json.dumps({"cycles_per_inference": 5000}))
+    (part_dir / "synth" / "summary.json").write_text(json.dumps(
+        {"totals": {"estimated_layers": {"lut": 1500}, "design": {"lut": 2000}}}))
+    w = from_profile(profile([linear_layer(f_in=64, f_out=10)], [[step()] * 4]),
+                     source=str(tmp_path / "run" / "profile.json"))
+    row, = finn_reports.comparison_rows(w, FPGA)
+    assert row["rtlsim_cycles_per_inference"] == 5000
+    assert row["cycles_finn_over_rtlsim"] == pytest.approx(4000 / 5000)
+    assert row["yosys_lut"] == 1500 and row["lut_finn_over_yosys"] == pytest.approx(2.0)
+    assert row["lut_analytic_over_yosys"] == pytest.approx(row["analytic_lut"] / 1500)
+    assert row["cycles_analytic_over_rtlsim"] == pytest.approx(
+        row["analytic_cycles_per_inference"] / 5000)
