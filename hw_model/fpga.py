@@ -36,6 +36,14 @@ inference = power x the inference interval (1 / the sustained throughput: a data
 overlaps inferences, so the pipeline fill is not paid per inference); power x latency, the
 energy of one inference through an otherwise idle pipeline, is reported beside it
 (`single_inference_energy_pj`).
+
+Measured against the RTL design (2026-12-02; `make fpga-rtlsim` / `make fpga-synth` of the
+T=4, 4-bit seed network on the xczu7ev at 250 MHz, 50,000 inferences/s; reports/runs/
+snn_mnist_T4_w4_s8_direct_seed0/rtl_fifos_2026-12-02/): cycles per inference 4,096 here, in
+FINN's estimate and in the Verilator simulation with sized FIFOs (1.00 x); LUTs 101,400 here,
+116,923 in FINN's estimate, 36,463 in yosys's technology mapping of the same layers (2.78 x
+and 3.21 x): FINN-R's MVAU formula counts multipliers that an accumulate-only spike layer does
+not have. hw_model.finn_reports sets all three side by side for any run that has them.
 """
 from __future__ import annotations
 
