@@ -23,7 +23,7 @@ from torch import nn
 
 from common.errors import UserError
 from hls.integer_lif import IntegerLIF
-from model.layers import input_shapes
+from model.layers import SEED_GEOMETRY, is_seed_geometry, refuse_unbuildable
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
@@ -66,9 +66,8 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
     _check_supported(spec)
     direct = spec.encoding == "direct"
     pixel_frac = int(-math.log2(PIXEL_SCALE))
-    shapes = input_shapes(spec.weight_layers, spec.in_channels, spec.image_size)
     layers = []
-    for stage, layer, shape in zip(model.stages(), spec.weight_layers, shapes, strict=True):
+    for stage, layer in zip(model.stages(), spec.weight_layers, strict=True):
         quant = stage.synapse.quant_weight()
         scale = float(quant.scale.detach().flatten()[0])
         frac = -math.log2(scale)
@@ -80,7 +79,8 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
         layers.append(IntegerLayer(
             name=stage.name, kind=layer.kind, weights=weights, frac=int(frac),
             in_frac=pixel_frac if pixels_in else 0, in_bits=spec.input_bits if pixels_in else 1,
-            fan_in=int(np.prod(weights.shape[1:])), in_shape=shape, pooled=layer.pooled,
+            fan_in=int(np.prod(weights.shape[1:])), in_shape=layer.input_shape,
+            pooled=layer.pooled,
             lif=layer.neuron))
     return IntegerNet(spec, layers, state_frac=int(-math.log2(spec.state_step)),
                       leak_shift=int(-math.log2(spec.beta)),
@@ -101,6 +101,7 @@ def _check_supported(spec: ModelSpec) -> None:
         problems.append(f"pool={spec.pool} (after_neuron only)")
     if problems:
         raise UserError("the HLS generator does not support " + "; ".join(problems))
+    refuse_unbuildable(spec.weight_layers, "the HLS generator", is_seed_geometry, SEED_GEOMETRY)
 
 
 def required_widths(net: IntegerNet) -> dict[str, int]:

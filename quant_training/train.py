@@ -58,8 +58,9 @@ SPEC_HELP = {
     "state_max": "membrane range +-state_max (a power of two)",
     "surrogate": "spike-function surrogate gradient", "pool": "after_neuron | before_neuron",
     "readout": "mean | sum of the output layer over T",
-    "layers": "comma-separated conv<channels> (3x3), pool (2x2 max), fc<width>, convolutions "
-              "first; the readout to the classes is implied",
+    "layers": "comma-separated conv<c>[k<kernel>][s<stride>][p<padding>] (default 3x3, stride "
+              "1, same padding), maxpool<k> / avgpool<k> / pool (= maxpool2) after a conv, "
+              "fc<n>, convolutions first; the readout to the classes is implied",
 }
 TRAIN_HELP = {
     "dataset": "mnist | fashion", "lr": "peak learning rate",

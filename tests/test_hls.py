@@ -74,3 +74,7 @@ def test_unsupported_specs_are_refused_in_one_line():
     ann = ModelSpec(kind="ann", timesteps=1, weight_bits=4)
     with pytest.raises(UserError, match="kind=ann \\(spiking networks only\\)"):
         integer_net(build_model(ann), ann)
+    strided = ModelSpec(timesteps=2, weight_bits=4, layers="conv4s2,conv8,fc8")
+    with pytest.raises(UserError, match=r"the HLS generator cannot build layer conv1 "
+                                        r"\(conv4k3s2p1\); it builds 3x3 stride-1 pad-1"):
+        integer_net(build_model(strided), strided)
