@@ -28,7 +28,7 @@ help:
 	@echo "    MODEL=snn|ann TIMESTEPS WBITS=2|4|8|32 STATE_BITS=4|8|16|32 ENCODING=direct|rate"
 	@echo "    RESET=subtract|zero LAYERS=conv32,pool,conv64,pool,fc256 (conv<c>[k<k>][s<s>][p<p>],"
 	@echo "    maxpool<k>, avgpool<k>, pool = maxpool2, fc<n>)"
-	@echo "    DATASET=mnist|fashion EPOCHS BATCH LR SCHEDULE=cosine|constant"
+	@echo "    DATASET=mnist|fashion|cifar10|svhn EPOCHS BATCH LR SCHEDULE=cosine|constant"
 	@echo "    SHIFT_PX SEED LIMIT=<n train images> NAME=<run> RESUME=1 DEVICE=auto|cpu|cuda"
 	@echo "    MAX_MINUTES=<stop after the epoch that passes it>"
 	@echo "    (defaults: $(PY) -m quant_training.train --help)"

@@ -87,3 +87,22 @@ def run_name(spec: ModelSpec, config: TrainConfig) -> str:
     if config.shift_px != default.shift_px:
         name += f"_shift{config.shift_px}"
     return name + (f"_n{config.limit}" if config.limit else "")
+
+
+def shape_from_dataset(spec_values: dict, dataset: str) -> dict:
+    """ModelSpec values with the dataset's input shape and class count (in_channels,
+    image_size, num_classes from quant_training.data.DATASETS); a value given that differs is
+    one line."""
+    check_choice("dataset", dataset, DATASETS)
+    source = DATASETS[dataset]
+    channels, height, width = source.shape
+    if height != width:
+        raise UserError(f"dataset={dataset}: {height}x{width} images are not square")
+    implied = {"in_channels": channels, "image_size": height, "num_classes": source.classes}
+    for key, value in implied.items():
+        if key in spec_values and spec_values[key] != value:
+            raise UserError(f"{key}={spec_values[key]!r} does not fit dataset={dataset} "
+                            f"({channels}x{height}x{width} images, {source.classes} classes); "
+                            f"leave it out")
+    return {**spec_values, **implied}
+
