@@ -25,7 +25,6 @@ from torch import Tensor, nn
 
 from common.atomic import write_with
 from export.finn_flow import HW_GRAPH_STEPS, OUTPUT_SCALE_KEY, run_build
-from model.layers import Layer
 from model.quantizers import PIXEL_SCALE, pixels
 from model.spec import ModelSpec
 from model.timesteps import FRAME_SEED, input_frames, run_timesteps
@@ -34,14 +33,6 @@ from model.timesteps import FRAME_SEED, input_frames, run_timesteps
 def hw_graph_path(step_graph: Path) -> Path:
     """step.qonnx.onnx -> step_hw.onnx (ann.qonnx.onnx -> ann_hw.onnx)."""
     return step_graph.with_name(step_graph.name.split(".")[0] + "_hw.onnx")
-
-
-FINN_BUILDS = ("convs of any kernel, stride and padding, max pools of any size and fcs (an "
-               "average pool, whose output is a spike count / k^2, is not lowered to FINN yet)")
-
-
-def finn_builds(layer: Layer) -> bool:
-    return layer.pool is None or layer.pool.kind == "max"
 
 
 def write_hw_graph(step_graph: Path) -> Path:

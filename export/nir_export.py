@@ -50,7 +50,7 @@ from common.atomic import write_json, write_with
 from common.errors import CheckFailed, UserError, run_cli
 from common.runs import EXPORT_DIR
 from export.nir_check import check_round_trip, summary
-from model.layers import refuse_unbuildable
+from model.layers import WITHOUT_AVERAGE_POOL, refuse_unbuildable, without_average_pool
 from model.network import SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import FLOAT_BITS, ModelSpec
@@ -91,9 +91,8 @@ def check_exportable(spec: ModelSpec) -> None:
     if not 0.0 < spec.beta < 1.0:
         raise UserError(f"beta={spec.beta} has no finite NIR LIF time constant "
                         f"(tau = dt / ln(1/beta)); allowed: 0 < beta < 1")
-    refuse_unbuildable(spec.weight_layers, "NIR export", lambda layer: layer.pool is None or
-                       layer.pool.kind == "max", "convs of any kernel, stride and padding, max "
-                       "pools of any size (a sum pool and a threshold) and fcs")
+    refuse_unbuildable(spec.weight_layers, "NIR export", without_average_pool,
+                       WITHOUT_AVERAGE_POOL)
 
 
 def not_represented(spec: ModelSpec) -> dict[str, str]:

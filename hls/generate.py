@@ -23,7 +23,7 @@ from torch import nn
 
 from common.errors import UserError
 from hls.integer_lif import IntegerLIF
-from model.layers import SEED_GEOMETRY, is_seed_geometry, refuse_unbuildable
+from model.layers import WITHOUT_AVERAGE_POOL, Layer, refuse_unbuildable, without_average_pool
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
@@ -33,8 +33,8 @@ SOURCES = ("lif.h", "layers.h", "snn.h", "snn.cpp", "tb.cpp")
 
 @dataclass(frozen=True)
 class IntegerLayer:
-    """One weight layer in integers, with the shape of its input and whether a pool and a
-    LIF follow it (the readout has none)."""
+    """One weight layer in integers, with its geometry (the lowered layer: kernel, stride,
+    padding, pool, shapes) and whether a LIF follows it (the readout has none)."""
 
     name: str
     kind: str  # "conv" or "fc" (model.layers)
@@ -43,8 +43,7 @@ class IntegerLayer:
     in_frac: int  # input scale = 2^-in_frac
     in_bits: int  # unsigned input bits (1 for spikes)
     fan_in: int
-    in_shape: tuple[int, ...]  # (C, H, W) or (features,), before any flattening
-    pooled: bool
+    geometry: Layer
     lif: bool
 
 
@@ -79,9 +78,7 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
         layers.append(IntegerLayer(
             name=stage.name, kind=layer.kind, weights=weights, frac=int(frac),
             in_frac=pixel_frac if pixels_in else 0, in_bits=spec.input_bits if pixels_in else 1,
-            fan_in=int(np.prod(weights.shape[1:])), in_shape=layer.input_shape,
-            pooled=layer.pooled,
-            lif=layer.neuron))
+            fan_in=int(np.prod(weights.shape[1:])), geometry=layer, lif=layer.neuron))
     return IntegerNet(spec, layers, state_frac=int(-math.log2(spec.state_step)),
                       leak_shift=int(-math.log2(spec.beta)),
                       theta_code=round(spec.threshold / spec.state_step))
@@ -101,7 +98,8 @@ def _check_supported(spec: ModelSpec) -> None:
         problems.append(f"pool={spec.pool} (after_neuron only)")
     if problems:
         raise UserError("the HLS generator does not support " + "; ".join(problems))
-    refuse_unbuildable(spec.weight_layers, "the HLS generator", is_seed_geometry, SEED_GEOMETRY)
+    refuse_unbuildable(spec.weight_layers, "the HLS generator", without_average_pool,
+                       WITHOUT_AVERAGE_POOL)
 
 
 def required_widths(net: IntegerNet) -> dict[str, int]:
@@ -178,17 +176,18 @@ def stages_header(net: IntegerNet) -> str:
              "logit_t logits[CLASSES]) {"]
     source = "x"
     for index, layer in enumerate(net.layers, start=1):
-        if layer.kind == "fc" and len(layer.in_shape) == 3:
+        in_shape = layer.geometry.input_shape
+        if layer.kind == "fc" and len(in_shape) == 3:
             flat = f"f{index}"
-            lines.append(f"    spike_t {flat}[{math.prod(layer.in_shape)}];")
-            lines.append(f"    flatten<{_args(layer.in_shape)}>({source}, {flat});")
+            lines.append(f"    spike_t {flat}[{math.prod(in_shape)}];")
+            lines.append(f"    flatten<{_args(in_shape)}>({source}, {flat});")
             source = flat
         lines += [f"    {line}" for line in _STAGE_CALLS[layer.kind](index, layer, source)]
         source = f"s{index}"
-        if layer.pooled:
-            channels, height, width = _neuron_shape(layer)
-            lines.append(f"    spike_t p{index}[{channels}][{height // 2}][{width // 2}];")
-            lines.append(f"    maxpool<{channels}, {height}, {width}>({source}, p{index});")
+        if layer.geometry.pool is not None:
+            k = layer.geometry.pool.size
+            lines.append(f"    spike_t p{index}{_dims(layer.geometry.output_shape)};")
+            lines.append(f"    maxpool<{_args(_neuron_shape(layer))}, {k}>({source}, p{index});")
             source = f"p{index}"
     lines += ["}", "", "#endif", ""]
     return "\n".join(lines)
@@ -197,7 +196,9 @@ def stages_header(net: IntegerNet) -> str:
 def _conv_lif(index: int, layer: IntegerLayer, source: str) -> list[str]:
     out = f"s{index}"
     return [f"spike_t {out}{_dims(_neuron_shape(layer))};",
-            f"conv_lif<{_args(layer.in_shape)}, {layer.weights.shape[0]}, "
+            f"conv_lif<{_args(layer.geometry.input_shape)}, {layer.weights.shape[0]}, "
+            f"{layer.geometry.kernel}, {layer.geometry.stride}, {layer.geometry.padding}, "
+            f"{_args(layer.geometry.synapse_shape[1:])}, "
             f"{_lif_args(index)}>({source}, W{index}_INT, m.m{index}, {out});"]
 
 
@@ -221,7 +222,7 @@ def _neuron_shape(layer: IntegerLayer) -> tuple[int, ...]:
     """The shape of a stage's neurons (the pool follows them: after_neuron)."""
     if layer.kind == "fc":
         return (layer.weights.shape[0],)
-    return (layer.weights.shape[0], *layer.in_shape[1:])
+    return layer.geometry.synapse_shape
 
 
 def _dims(shape: tuple[int, ...]) -> str:

@@ -97,7 +97,13 @@ def is_seed_geometry(layer: Layer) -> bool:
                                   and layer.pool in (None, Pool("max", 2)))
 
 
-SEED_GEOMETRY = "3x3 stride-1 pad-1 convs, each with no pool or a 2x2 max pool (maxpool2), fcs"
+def without_average_pool(layer: Layer) -> bool:
+    """What the integer back ends (FINN, HLS, NIR) build: every conv geometry, max pools, fcs.
+    An average pool of spikes outputs a spike count / k^2, which they do not carry yet."""
+    return layer.pool is None or layer.pool.kind == "max"
+
+
+WITHOUT_AVERAGE_POOL = "convs of any kernel, stride and padding, max pools of any size and fcs"
 
 
 def refuse_unbuildable(layers: tuple[Layer, ...], backend: str,
