@@ -1,4 +1,5 @@
 """The model spec: the one description of a network, saved inside every checkpoint.
+Importable without torch (reports read specs without building networks).
 
 Training, evaluation, export, profiling and HLS all rebuild the network from it with
 `model.network.build_model(spec)`; nobody re-types hyper-parameters.
@@ -11,7 +12,6 @@ from typing import Any
 
 from common.errors import UserError, check_choice
 from model.layers import SEED_LAYERS, Layer, lower, split_tokens
-from model.surrogate import SURROGATES
 
 KINDS = ("snn", "ann")
 WEIGHT_BITS = (2, 4, 8, 32)  # 32 = float weights
@@ -21,6 +21,7 @@ ENCODINGS = ("direct", "rate")
 POOLS = ("after_neuron", "before_neuron")
 READOUTS = ("mean", "sum")
 FLOAT_BITS = 32
+SURROGATE_NAMES = ("fast_sigmoid", "sigmoid", "atan")  # model.surrogate.SURROGATES' keys
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class ModelSpec:
         check_choice("input_bits", self.input_bits, (8,))
         check_choice("state_bits", self.state_bits, STATE_BITS)
         check_choice("reset", self.reset, RESETS)
-        check_choice("surrogate", self.surrogate, sorted(SURROGATES))
+        check_choice("surrogate", self.surrogate, sorted(SURROGATE_NAMES))
         check_choice("encoding", self.encoding, ENCODINGS)
         check_choice("pool", self.pool, POOLS)
         check_choice("readout", self.readout, READOUTS)

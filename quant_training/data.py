@@ -1,6 +1,5 @@
 """Image-classification datasets held in memory as uint8 tensors, with a fixed validation
-split; each from a registry entry that knows its shape, classes and on-disk format as
-published:
+split; each read from its files as published (shapes and classes: quant_training.datasets):
 
     mnist    1x28x28, 10 classes   MNIST/raw/*-ubyte (IDX), read by torchvision
     fashion  1x28x28, 10 classes   FashionMNIST/raw/*-ubyte (IDX), read by torchvision
@@ -34,6 +33,7 @@ from torchvision import datasets
 
 from common.errors import UserError, check_choice
 from model.quantizers import pixels
+from quant_training.datasets import DATASETS
 
 DATA_DIR_ENV = "QSNN_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
@@ -78,8 +78,7 @@ def load_dataset(name: str, data_dir: str | Path, val_size: int = 5000,
                  limit: int | None = None) -> Dataset:
     """Load a registered dataset (DATASETS); `limit` keeps the first n training images."""
     check_choice("dataset", name, DATASETS)
-    source = DATASETS[name]
-    full_train = source.split(Path(data_dir), train=True)
+    full_train = _read(name, Path(data_dir), train=True)
     if not 0 < val_size < len(full_train):
         raise UserError(f"val_size={val_size} must lie in 1..{len(full_train) - 1}")
     order = torch.randperm(len(full_train), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
@@ -88,24 +87,17 @@ def load_dataset(name: str, data_dir: str | Path, val_size: int = 5000,
         if limit < 1:
             raise UserError(f"limit={limit} must be a positive number of training images")
         train = train.subset(torch.arange(min(limit, len(train))))
-    return Dataset(name, train, val, source.split(Path(data_dir), train=False))
+    return Dataset(name, train, val, _read(name, Path(data_dir), train=False))
 
 
-@dataclass(frozen=True)
-class DatasetSource:
-    """A dataset's images (C x H x W uint8), its classes and how to read its files."""
-
-    name: str
-    shape: tuple[int, int, int]
-    classes: int
-    read: Callable[[Path, bool], Split]  # (data root, train) -> the split
-
-    def split(self, root: Path, train: bool) -> Split:
-        data = self.read(root, train)
-        if tuple(data.images.shape[1:]) != self.shape:
-            raise UserError(f"{self.name} under {root} holds images of shape "
-                            f"{tuple(data.images.shape[1:])}; expected {self.shape}")
-        return data
+def _read(name: str, root: Path, train: bool) -> Split:
+    """A split read by the dataset's reader, its images checked against the registry."""
+    data = READERS[name](root, train)
+    shape = DATASETS[name].shape
+    if tuple(data.images.shape[1:]) != shape:
+        raise UserError(f"{name} under {root} holds images of shape "
+                        f"{tuple(data.images.shape[1:])}; expected {shape}")
+    return data
 
 
 def _idx(cls) -> Callable[[Path, bool], Split]:
@@ -196,12 +188,9 @@ def _read_svhn(root: Path, train: bool) -> Split:
     return Split(torch.from_numpy(images), torch.from_numpy(labels))
 
 
-DATASETS = {
-    "mnist": DatasetSource("mnist", (1, 28, 28), 10, _idx(datasets.MNIST)),
-    "fashion": DatasetSource("fashion", (1, 28, 28), 10, _idx(datasets.FashionMNIST)),
-    "cifar10": DatasetSource("cifar10", (3, 32, 32), 10, _read_cifar10),
-    "svhn": DatasetSource("svhn", (3, 32, 32), 10, _read_svhn),
-}
+READERS: dict[str, Callable[[Path, bool], Split]] = {  # (data root, train) -> the split
+    "mnist": _idx(datasets.MNIST), "fashion": _idx(datasets.FashionMNIST),
+    "cifar10": _read_cifar10, "svhn": _read_svhn}
 
 
 def batches(split: Split, batch_size: int, device: torch.device,

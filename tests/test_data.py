@@ -178,3 +178,22 @@ def test_the_spec_takes_its_input_shape_and_classes_from_the_dataset():
     assert spec.weight_layers[0].input_shape == (3, 32, 32)
     with pytest.raises(UserError, match=r"in_channels=1 does not fit dataset=svhn \(3x32x32"):
         spec_from_args(parse_args(["--dataset", "svhn", "--in-channels", "1"]))
+
+
+def test_every_registered_dataset_has_a_reader_and_specs_read_without_torch():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from model.spec import SURROGATE_NAMES
+    from model.surrogate import SURROGATES
+    from quant_training.data import READERS
+    from quant_training.datasets import DATASETS
+
+    assert set(READERS) == set(DATASETS) and set(SURROGATES) == set(SURROGATE_NAMES)
+    code = ("import sys, study.report, quant_training.config, model.spec; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'brevitas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"  # make study-report imports no torch
