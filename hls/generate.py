@@ -6,7 +6,7 @@ template instance per stage of the spec's layer list).
 The network is rewritten in integers: weights W_int with scale 2^-wfrac (power of two, from
 the Brevitas quantizer), pixels p with scale 2^-8 (spikes: 0/1), membrane codes v = V / step
 with step = 2^-Q, leak beta = 2^-K. LIF layer l gets accumulator units 2^-F_l
-(F_l = wfrac_l + input frac) and updates its neurons as hls.integer_lif.IntegerLIF states
+(F_l = wfrac_l + input frac) and updates its neurons as common.integer_lif.IntegerLIF states
 (the C++ is templates/lif.h), which equals PyTorch's float computation exactly (every float
 there is an exact integer multiple of a power of two). Widths follow from the bit widths: an
 accumulator needs w + a + ceil(log2 fan_in) bits (signed weights, unsigned inputs).
@@ -22,7 +22,7 @@ import numpy as np
 from torch import nn
 
 from common.errors import UserError
-from hls.integer_lif import IntegerLIF
+from common.integer_lif import IntegerLIF
 from model.layers import WITHOUT_AVERAGE_POOL, Layer, refuse_unbuildable, without_average_pool
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec

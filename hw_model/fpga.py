@@ -169,7 +169,7 @@ def lif_bram18(neurons: int, pe: int, state_bits: int, held_bits: int = 0,
 
 
 def lif_datapath_luts(state_bits: int, x_bits: int, round_shift: int) -> int:
-    """LUT6 of one PE lane of the LIF update (hls/integer_lif.py), one LUT per bit of every
+    """LUT6 of one PE lane of the LIF update (common/integer_lif.py), one LUT per bit of every
     adder, subtractor and comparator on the carry chain (UG474/UG574: one LUT per bit of a
     CARRY4/CARRY8 chain), one per bit of a 2:1 multiplexer; shifts are wiring:
         integrate x = (v << sv) + (a << sa)        x_bits
