@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.errors import check_choice
-from model.layers import input_shapes
+from model.layers import is_seed_geometry
 from model.network import SpikingCNN, build_model
 from model.spec import ModelSpec
 
@@ -59,13 +59,13 @@ def _layers(spec: ModelSpec, conv, linear) -> dict[str, nn.Module]:
     implement; a ValueError for another layer list."""
     layers = spec.weight_layers
     if [(layer.name, layer.pooled) for layer in layers] != [
-            ("conv1", True), ("conv2", True), ("fc1", False), ("fc2", False)]:
+            ("conv1", True), ("conv2", True), ("fc1", False), ("fc2", False)] or not all(
+            map(is_seed_geometry, layers)):
         raise ValueError("baselines implement layers=conv<c1>,pool,conv<c2>,pool,fc<h> only")
-    shapes = input_shapes(layers, spec.in_channels, spec.image_size)
     c1, c2, hidden = (layer.width for layer in layers[:3])
     return {"conv1": conv(spec.in_channels, c1, 3, padding=1, bias=False),
             "conv2": conv(c1, c2, 3, padding=1, bias=False),
-            "fc1": linear(math.prod(shapes[2]), hidden, bias=False),
+            "fc1": linear(math.prod(layers[2].input_shape), hidden, bias=False),
             "fc2": linear(hidden, spec.num_classes, bias=False)}
 
 

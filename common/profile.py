@@ -49,7 +49,8 @@ LAYER_FIELDS: dict[str, str] = {
     "neuron_shape": "shape of the neuron array (after pooling if pool == before_neuron)",
     "kernel": "kernel size (conv) or null", "stride": "stride or null",
     "padding": "padding or null",
-    "pool": "null | after_neuron | before_neuron (2x2 max pool)",
+    "pool": "null | after_neuron | before_neuron: where the layer's pool sits",
+    "pool_kind": "null | max | avg", "pool_size": "k of the k x k pool (stride k), or null",
     "binary_input": "true when the input is spikes in {0, 1}",
     "computed_once": "true when the layer runs once per image (conv1, direct encoding)",
     "neurons": "count N of neurons (or readout accumulators)",
@@ -98,8 +99,17 @@ def validate_profile(profile: Any, source: str = "profile") -> dict:
     if not isinstance(timesteps, int) or timesteps < 1 or not profile["layers"]:
         raise UserError(f"{source} needs timesteps >= 1 and at least one layer")
     for layer in profile["layers"]:
+        if isinstance(layer, dict):
+            _with_pool_kind(layer)
         _validate_layer(layer, timesteps, source)
     return profile
+
+
+def _with_pool_kind(layer: dict) -> None:
+    """A layer written before pools had kinds and sizes (all were 2x2 max pools) gets them."""
+    if "pool" in layer and "pool_kind" not in layer:
+        layer["pool_kind"] = "max" if layer["pool"] else None
+        layer["pool_size"] = 2 if layer["pool"] else None
 
 
 def _validate_layer(layer: Any, timesteps: int, source: str) -> None:

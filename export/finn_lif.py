@@ -7,7 +7,7 @@ Contract, one FINN frame = one timestep:
     input 1   the state memory: the membrane codes v of every neuron (same shape, an
               initializer of zeros: the first frame of an image starts from zero membranes)
     output 0  spikes in {0, 1} (BINARY), same shape
-Each frame runs hls.integer_lif.IntegerLIF.step on every neuron. In hardware the membranes
+Each frame runs common.integer_lif.IntegerLIF.step on every neuron. In hardware the membranes
 stay on chip across the numSteps frames of an image (a frame counter restarts them); in the
 numpy execution (`execute_node`) the state memory is updated in place in the execution
 context, so a driver that feeds it back (export.finn_graph.HardwareGraph) runs T timesteps.
@@ -39,7 +39,7 @@ from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from qonnx.core.datatype import DataType
 
 from common.errors import UserError
-from hls.integer_lif import IntegerLIF
+from common.integer_lif import IntegerLIF
 from hw_model.fpga import lif_bram18, lif_luts
 from model.spec import RESETS
 

@@ -50,6 +50,7 @@ from common.atomic import write_json, write_with
 from common.errors import CheckFailed, UserError, run_cli
 from common.runs import EXPORT_DIR
 from export.nir_check import check_round_trip, summary
+from model.layers import WITHOUT_AVERAGE_POOL, refuse_unbuildable, without_average_pool
 from model.network import SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import FLOAT_BITS, ModelSpec
@@ -90,6 +91,8 @@ def check_exportable(spec: ModelSpec) -> None:
     if not 0.0 < spec.beta < 1.0:
         raise UserError(f"beta={spec.beta} has no finite NIR LIF time constant "
                         f"(tau = dt / ln(1/beta)); allowed: 0 < beta < 1")
+    refuse_unbuildable(spec.weight_layers, "NIR export", without_average_pool,
+                       WITHOUT_AVERAGE_POOL)
 
 
 def not_represented(spec: ModelSpec) -> dict[str, str]:
@@ -137,8 +140,8 @@ def nir_graph(model: SpikingCNN) -> nir.NIRGraph:
         shape = tuple(int(n) for n in synapse.output_type["output"])
         if stage.neuron is not None:
             nodes[f"{stage.name}_lif"] = _lif_node(spec, shape)
-        if stage.pooled:
-            pool, shape = _sum_pool(model.pool, shape)
+        if stage.pool is not None:
+            pool, shape = _sum_pool(stage.pool, shape)
             nodes[f"{stage.name}_pool"] = pool
             nodes[f"{stage.name}_spikes"] = nir.Threshold(
                 threshold=np.full(shape, POOL_THRESHOLD, np.float32))

@@ -6,7 +6,7 @@ template instance per stage of the spec's layer list).
 The network is rewritten in integers: weights W_int with scale 2^-wfrac (power of two, from
 the Brevitas quantizer), pixels p with scale 2^-8 (spikes: 0/1), membrane codes v = V / step
 with step = 2^-Q, leak beta = 2^-K. LIF layer l gets accumulator units 2^-F_l
-(F_l = wfrac_l + input frac) and updates its neurons as hls.integer_lif.IntegerLIF states
+(F_l = wfrac_l + input frac) and updates its neurons as common.integer_lif.IntegerLIF states
 (the C++ is templates/lif.h), which equals PyTorch's float computation exactly (every float
 there is an exact integer multiple of a power of two). Widths follow from the bit widths: an
 accumulator needs w + a + ceil(log2 fan_in) bits (signed weights, unsigned inputs).
@@ -22,8 +22,8 @@ import numpy as np
 from torch import nn
 
 from common.errors import UserError
-from hls.integer_lif import IntegerLIF
-from model.layers import input_shapes
+from common.integer_lif import IntegerLIF
+from model.layers import WITHOUT_AVERAGE_POOL, Layer, refuse_unbuildable, without_average_pool
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
@@ -33,8 +33,8 @@ SOURCES = ("lif.h", "layers.h", "snn.h", "snn.cpp", "tb.cpp")
 
 @dataclass(frozen=True)
 class IntegerLayer:
-    """One weight layer in integers, with the shape of its input and whether a pool and a
-    LIF follow it (the readout has none)."""
+    """One weight layer in integers, with its geometry (the lowered layer: kernel, stride,
+    padding, pool, shapes) and whether a LIF follows it (the readout has none)."""
 
     name: str
     kind: str  # "conv" or "fc" (model.layers)
@@ -43,8 +43,7 @@ class IntegerLayer:
     in_frac: int  # input scale = 2^-in_frac
     in_bits: int  # unsigned input bits (1 for spikes)
     fan_in: int
-    in_shape: tuple[int, ...]  # (C, H, W) or (features,), before any flattening
-    pooled: bool
+    geometry: Layer
     lif: bool
 
 
@@ -66,9 +65,8 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
     _check_supported(spec)
     direct = spec.encoding == "direct"
     pixel_frac = int(-math.log2(PIXEL_SCALE))
-    shapes = input_shapes(spec.weight_layers, spec.in_channels, spec.image_size)
     layers = []
-    for stage, layer, shape in zip(model.stages(), spec.weight_layers, shapes, strict=True):
+    for stage, layer in zip(model.stages(), spec.weight_layers, strict=True):
         quant = stage.synapse.quant_weight()
         scale = float(quant.scale.detach().flatten()[0])
         frac = -math.log2(scale)
@@ -80,8 +78,7 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
         layers.append(IntegerLayer(
             name=stage.name, kind=layer.kind, weights=weights, frac=int(frac),
             in_frac=pixel_frac if pixels_in else 0, in_bits=spec.input_bits if pixels_in else 1,
-            fan_in=int(np.prod(weights.shape[1:])), in_shape=shape, pooled=layer.pooled,
-            lif=layer.neuron))
+            fan_in=int(np.prod(weights.shape[1:])), geometry=layer, lif=layer.neuron))
     return IntegerNet(spec, layers, state_frac=int(-math.log2(spec.state_step)),
                       leak_shift=int(-math.log2(spec.beta)),
                       theta_code=round(spec.threshold / spec.state_step))
@@ -101,6 +98,8 @@ def _check_supported(spec: ModelSpec) -> None:
         problems.append(f"pool={spec.pool} (after_neuron only)")
     if problems:
         raise UserError("the HLS generator does not support " + "; ".join(problems))
+    refuse_unbuildable(spec.weight_layers, "the HLS generator", without_average_pool,
+                       WITHOUT_AVERAGE_POOL)
 
 
 def required_widths(net: IntegerNet) -> dict[str, int]:
@@ -177,17 +176,18 @@ def stages_header(net: IntegerNet) -> str:
              "logit_t logits[CLASSES]) {"]
     source = "x"
     for index, layer in enumerate(net.layers, start=1):
-        if layer.kind == "fc" and len(layer.in_shape) == 3:
+        in_shape = layer.geometry.input_shape
+        if layer.kind == "fc" and len(in_shape) == 3:
             flat = f"f{index}"
-            lines.append(f"    spike_t {flat}[{math.prod(layer.in_shape)}];")
-            lines.append(f"    flatten<{_args(layer.in_shape)}>({source}, {flat});")
+            lines.append(f"    spike_t {flat}[{math.prod(in_shape)}];")
+            lines.append(f"    flatten<{_args(in_shape)}>({source}, {flat});")
             source = flat
         lines += [f"    {line}" for line in _STAGE_CALLS[layer.kind](index, layer, source)]
         source = f"s{index}"
-        if layer.pooled:
-            channels, height, width = _neuron_shape(layer)
-            lines.append(f"    spike_t p{index}[{channels}][{height // 2}][{width // 2}];")
-            lines.append(f"    maxpool<{channels}, {height}, {width}>({source}, p{index});")
+        if layer.geometry.pool is not None:
+            k = layer.geometry.pool.size
+            lines.append(f"    spike_t p{index}{_dims(layer.geometry.output_shape)};")
+            lines.append(f"    maxpool<{_args(_neuron_shape(layer))}, {k}>({source}, p{index});")
             source = f"p{index}"
     lines += ["}", "", "#endif", ""]
     return "\n".join(lines)
@@ -196,7 +196,9 @@ def stages_header(net: IntegerNet) -> str:
 def _conv_lif(index: int, layer: IntegerLayer, source: str) -> list[str]:
     out = f"s{index}"
     return [f"spike_t {out}{_dims(_neuron_shape(layer))};",
-            f"conv_lif<{_args(layer.in_shape)}, {layer.weights.shape[0]}, "
+            f"conv_lif<{_args(layer.geometry.input_shape)}, {layer.weights.shape[0]}, "
+            f"{layer.geometry.kernel}, {layer.geometry.stride}, {layer.geometry.padding}, "
+            f"{_args(layer.geometry.synapse_shape[1:])}, "
             f"{_lif_args(index)}>({source}, W{index}_INT, m.m{index}, {out});"]
 
 
@@ -220,7 +222,7 @@ def _neuron_shape(layer: IntegerLayer) -> tuple[int, ...]:
     """The shape of a stage's neurons (the pool follows them: after_neuron)."""
     if layer.kind == "fc":
         return (layer.weights.shape[0],)
-    return (layer.weights.shape[0], *layer.in_shape[1:])
+    return layer.geometry.synapse_shape
 
 
 def _dims(shape: tuple[int, ...]) -> str:

@@ -177,7 +177,7 @@ def lif_bram18(neurons: int, pe: int, state_bits: int, held_bits: int = 0,
 
 
 def lif_datapath_luts(state_bits: int, x_bits: int, round_shift: int) -> int:
-    """LUT6 of one PE lane of the LIF update (hls/integer_lif.py), one LUT per bit of every
+    """LUT6 of one PE lane of the LIF update (common/integer_lif.py), one LUT per bit of every
     adder, subtractor and comparator on the carry chain (UG474/UG574: one LUT per bit of a
     CARRY4/CARRY8 chain), one per bit of a 2:1 multiplexer; shifts are wiring:
         integrate x = (v << sv) + (a << sa)        x_bits
@@ -234,16 +234,16 @@ def stream_cycles(positions: float, channels: int, target_cycles: float | None) 
 
 
 def input_stages(layer: dict, i: int, target_cycles: float | None) -> list[float]:
-    """Padding and sliding window in front of a k x k convolution (padding k // 2)."""
+    """Padding and sliding window in front of a k x k convolution: (W + 2 p)^2 pixels."""
     if layer["kernel"][i] <= 1:
         return []
     k, width = int(layer["kernel"][i]), int(layer["input_width"][i])
-    return [stream_cycles((width + k - 1) ** 2, int(layer["fan_in"][i]) // (k * k),
-                          target_cycles)] * 2
+    padded = width + 2 * int(layer["padding"][i])
+    return [stream_cycles(padded**2, int(layer["fan_in"][i]) // (k * k), target_cycles)] * 2
 
 
 def pool_stages(layer: dict, i: int, target_cycles: float | None) -> list[float]:
-    """A 2 x 2 max pool after the neuron: its window and the pool."""
+    """A k x k pool after the neuron: its window and the pool, over the pre-pool map."""
     if not layer["pooled"][i]:
         return []
     return [stream_cycles(layer["positions"][i], int(layer["out_channels"][i]),

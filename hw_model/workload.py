@@ -59,6 +59,7 @@ def from_profile(profile: dict, source: str = "") -> Workload:
     layer["binary_input"] = np.array([bool(item["binary_input"]) for item in layers])
     layer["is_lif"] = np.array([item["neuron"] == "lif" for item in layers])
     layer["pooled"] = np.array([bool(item.get("pool")) for item in layers])
+    layer["padding"] = np.array([float(item["padding"] or 0) for item in layers])
     steps = [(i, step) for i, item in enumerate(layers) for step in item["per_timestep"]]
     return Workload(
         run=profile["run"], kind=spec["kind"], timesteps=profile["timesteps"],

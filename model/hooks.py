@@ -53,11 +53,14 @@ def fanout_map(layer: nn.Module, input_shape: torch.Size, output_shape: torch.Si
         return torch.full((input_shape[-1],), float(layer.out_features))
     if not isinstance(layer, nn.Conv2d) or layer.groups != 1 or layer.dilation != (1, 1):
         raise TypeError(f"no fan-out rule for {type(layer).__name__}")
-    height, width = input_shape[-2:]
     kernel = torch.ones(1, 1, *layer.kernel_size)
+    # input rows the strided windows never reach (H + 2p - k not a multiple of s) sit at the
+    # far edge: output_padding restores them, with fan-out 0
+    spans = [(out - 1) * s - 2 * p + k for out, s, p, k in zip(
+        output_shape[-2:], layer.stride, layer.padding, layer.kernel_size, strict=True)]
+    extra = tuple(int(size - span) for size, span in zip(input_shape[-2:], spans, strict=True))
     reach = F.conv_transpose2d(torch.ones(1, 1, *output_shape[-2:]), kernel, stride=layer.stride,
-                               padding=layer.padding)
-    reach = F.pad(reach, (0, width - reach.shape[-1], 0, height - reach.shape[-2]))
+                               padding=layer.padding, output_padding=extra)
     return reach[0] * layer.out_channels
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from model.fixed_point import quantize_state, quantize_state_
+from model.sequences import empty_steps
 from model.spec import ModelSpec
 from model.surrogate import SURROGATES, spike
 
@@ -185,12 +186,3 @@ def cache_blocks(sequence: Tensor) -> list[slice]:
         return [slice(0, batch)]
     size = max(1, CACHE_BLOCK_BYTES // (sequence[0, 0].numel() * sequence.element_size()))
     return [slice(b, min(b + size, batch)) for b in range(0, batch, size)]
-
-
-def empty_steps(sequence: Tensor) -> Tensor:
-    """Uninitialised storage shaped like `sequence` [T, ...] whose every step has the memory
-    layout of one step (channels-last stays channels-last, also for a sequence that is one
-    step expanded over T)."""
-    step = torch.empty_like(sequence[0])
-    return torch.empty_strided(sequence.shape, (step.numel(), *step.stride()),
-                               dtype=step.dtype, device=step.device)

@@ -24,13 +24,17 @@ FFMA in SASS (16 with fusion on). Divisions use tl.math.div_rn: fp32 `/` is div.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
-from model.lif import LIF, empty_steps
+from model.sequences import empty_steps
+
+if TYPE_CHECKING:
+    from model.lif import LIF  # the caller: model.lif imports this module, never the reverse
 
 BLOCK = 1024  # neurons per program (fp32: 4 KiB per row and tensor)
 ROUNDER = tl.constexpr(1.5 * 2**23)  # grid codes: x + R - R rounds fp32 x half to even, |x| < 2^22

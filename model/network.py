@@ -9,7 +9,7 @@ import torch
 from brevitas import nn as qnn
 from torch import Tensor, nn
 
-from model.layers import WeightLayer, input_shapes
+from model.layers import Layer
 from model.lif import LIF
 from model.quantizers import (
     PixelQuant,
@@ -23,14 +23,31 @@ from model.timesteps import rate_frames, read_out
 
 @dataclass(frozen=True)
 class Stage:
-    """A weight layer and the neuron that follows it (LIF or ReLU; None for the readout)."""
+    """A weight layer of the lowered network (`layer`: kind, geometry, pool, input kind) as
+    modules: its synapse, the neuron that follows it (LIF or ReLU; None for the readout) and
+    its pool (None if none)."""
 
-    name: str
+    layer: Layer
     synapse: nn.Module
     neuron: nn.Module | None
-    pooled: bool  # a 2x2 max pool follows the weight layer (before or after the neuron)
-    binary_input: bool  # inputs are spikes in {0, 1}: accumulate-only synaptic operations
-    fed_by_input: bool  # the first weight layer: its input is the network's input
+    pool: nn.Module | None
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def pooled(self) -> bool:
+        return self.pool is not None
+
+    @property
+    def binary_input(self) -> bool:
+        """Inputs are spikes in {0, 1}: accumulate-only synaptic operations."""
+        return self.layer.binary_input
+
+    @property
+    def fed_by_input(self) -> bool:
+        return self.layer.fed_by_input
 
 
 class Synapses(nn.Module):
@@ -46,20 +63,15 @@ class Synapses(nn.Module):
         super().__init__()
         self.spec = spec
         self.input_quant = qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
-        layers = spec.weight_layers
         self._stages: list[Stage] = []
-        inputs = input_shapes(layers, spec.in_channels, spec.image_size)
-        for index, (layer, shape) in enumerate(zip(layers, inputs, strict=True)):
-            synapse = _synapse(layer, shape, spec.weight_bits)
+        for index, layer in enumerate(spec.weight_layers):
+            synapse = _synapse(layer, spec.weight_bits)
             self.add_module(layer.name, synapse)
             neuron = None
             if layer.neuron:
                 neuron = self._neuron()
                 self.add_module(f"{neuron_prefix}{index + 1}", neuron)
-            first = index == 0
-            binary = spec.kind == "snn" and (not first or spec.encoding == "rate")
-            self._stages.append(Stage(layer.name, synapse, neuron, layer.pooled, binary, first))
-        self.pool = nn.MaxPool2d(2)
+            self._stages.append(Stage(layer, synapse, neuron, _pool(layer)))
         self.dropout = nn.Dropout(spec.dropout)
 
     def _neuron(self) -> nn.Module:
@@ -148,12 +160,12 @@ class SpikingCNN(Synapses):
         return self._pool_before(stage, stage.synapse(inputs))
 
     def _pool_before(self, stage: Stage, current: Tensor) -> Tensor:
-        pool = stage.pooled and self.spec.pool == "before_neuron"
-        return self.pool(current) if pool else current
+        pool = stage.pool is not None and self.spec.pool == "before_neuron"
+        return stage.pool(current) if pool else current
 
     def _pool_after(self, stage: Stage, spikes: Tensor) -> Tensor:
-        pool = stage.pooled and self.spec.pool == "after_neuron"
-        return self.pool(spikes) if pool else spikes
+        pool = stage.pool is not None and self.spec.pool == "after_neuron"
+        return stage.pool(spikes) if pool else spikes
 
     def _next_inputs(self, before: Stage, stage: Stage, spikes: Tensor) -> Tensor:
         """The input of `stage` from the spikes [B, ...] of the stage `before` it: pooled
@@ -182,7 +194,7 @@ class QuantCNN(Synapses):
         x = self.input_quant(images)
         for stage in hidden:
             x = stage.neuron(stage.synapse(_flat_for(stage, x)))
-            x = self.pool(x) if stage.pooled else x
+            x = stage.pool(x) if stage.pool is not None else x
         return readout.synapse(self.dropout(_flat_for(readout, x)))
 
 
@@ -209,12 +221,20 @@ class FlattenMaps(torch.autograd.Function):
         return maps.unflatten(0, ctx.shape[:2])
 
 
-def _synapse(layer: WeightLayer, input_shape: tuple[int, ...], weight_bits: int) -> nn.Module:
-    """The Brevitas layer of a weight layer whose input has `input_shape` (no bias)."""
+def _synapse(layer: Layer, weight_bits: int) -> nn.Module:
+    """The Brevitas layer of a weight layer (no bias)."""
     wq = weight_quant_kwargs(weight_bits)
     if layer.kind == "conv":
-        return qnn.QuantConv2d(input_shape[0], layer.width, 3, padding=1, bias=False, **wq)
-    return qnn.QuantLinear(math.prod(input_shape), layer.width, bias=False, **wq)
+        return qnn.QuantConv2d(layer.input_shape[0], layer.width, layer.kernel,
+                               stride=layer.stride, padding=layer.padding, bias=False, **wq)
+    return qnn.QuantLinear(math.prod(layer.input_shape), layer.width, bias=False, **wq)
+
+
+POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}  # k x k window, stride k
+
+
+def _pool(layer: Layer) -> nn.Module | None:
+    return None if layer.pool is None else POOLS[layer.pool.kind](layer.pool.size)
 
 
 def _flat_for(stage: Stage, x: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
 """The model spec: the one description of a network, saved inside every checkpoint.
+Importable without torch (reports read specs without building networks).
 
 Training, evaluation, export, profiling and HLS all rebuild the network from it with
 `model.network.build_model(spec)`; nobody re-types hyper-parameters.
@@ -10,8 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from common.errors import UserError, check_choice
-from model.layers import SEED_LAYERS, WeightLayer, parse_layers, split_tokens
-from model.surrogate import SURROGATES
+from model.layers import SEED_LAYERS, Layer, lower, split_tokens
 
 KINDS = ("snn", "ann")
 WEIGHT_BITS = (2, 4, 8, 32)  # 32 = float weights
@@ -21,6 +21,7 @@ ENCODINGS = ("direct", "rate")
 POOLS = ("after_neuron", "before_neuron")
 READOUTS = ("mean", "sum")
 FLOAT_BITS = 32
+SURROGATE_NAMES = ("fast_sigmoid", "sigmoid", "atan")  # model.surrogate.SURROGATES' keys
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class ModelSpec:
         check_choice("input_bits", self.input_bits, (8,))
         check_choice("state_bits", self.state_bits, STATE_BITS)
         check_choice("reset", self.reset, RESETS)
-        check_choice("surrogate", self.surrogate, sorted(SURROGATES))
+        check_choice("surrogate", self.surrogate, sorted(SURROGATE_NAMES))
         check_choice("encoding", self.encoding, ENCODINGS)
         check_choice("pool", self.pool, POOLS)
         check_choice("readout", self.readout, READOUTS)
@@ -77,7 +78,7 @@ class ModelSpec:
                 raise UserError(f"{name}={getattr(self, name)!r} must be > 0")
         for name in ("in_channels", "image_size", "num_classes"):
             _check_int(name, getattr(self, name), low=1)
-        parse_layers(self.layers, self.image_size, self.num_classes)  # a UserError if bad
+        lower(self)  # a UserError if the layer list does not fit
         if self.quantized_state:
             self._check_state_grid()
 
@@ -91,14 +92,15 @@ class ModelSpec:
         return 2 * self.state_max / 2**self.state_bits if self.quantized_state else 0.0
 
     @property
-    def weight_layers(self) -> tuple[WeightLayer, ...]:
-        """The weight layers in data-flow order, the implied readout last."""
-        return parse_layers(self.layers, self.image_size, self.num_classes)
+    def weight_layers(self) -> tuple[Layer, ...]:
+        """The lowered network (model.layers.lower): its weight layers in data-flow order,
+        the implied readout last."""
+        return lower(self)
 
     @property
     def lif_layers(self) -> int:
         """Number of layers with a neuron (every weight layer but the readout)."""
-        return len(self.layers) - self.layers.count("pool")
+        return len(self.weight_layers) - 1
 
     def _check_state_grid(self) -> None:
         if not math.log2(self.state_max).is_integer():

@@ -1,15 +1,18 @@
-"""Training configuration: everything about a run that is not the network itself."""
+"""Training configuration: everything about a run that is not the network itself (importable
+without torch: torch is imported when a device is checked or chosen)."""
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from common.errors import UserError, check_choice
 from model.layers import SEED_LAYERS
 from model.spec import ModelSpec
-from quant_training.data import DATASETS
+from quant_training.datasets import DATASETS
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("cosine", "constant")
@@ -49,10 +52,15 @@ class TrainConfig:
             raise UserError(f"lr={self.lr} must be > 0")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise UserError(f"max_minutes={self.max_minutes} must be > 0")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise UserError("device='cuda' was asked for but no CUDA device is available")
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UserError("device='cuda' was asked for but no CUDA device is available")
 
     def torch_device(self) -> torch.device:
+        import torch
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
@@ -87,3 +95,22 @@ def run_name(spec: ModelSpec, config: TrainConfig) -> str:
     if config.shift_px != default.shift_px:
         name += f"_shift{config.shift_px}"
     return name + (f"_n{config.limit}" if config.limit else "")
+
+
+def shape_from_dataset(spec_values: dict, dataset: str) -> dict:
+    """ModelSpec values with the dataset's input shape and class count (in_channels,
+    image_size, num_classes from quant_training.datasets.DATASETS); a value given that differs is
+    one line."""
+    check_choice("dataset", dataset, DATASETS)
+    source = DATASETS[dataset]
+    channels, height, width = source.shape
+    if height != width:
+        raise UserError(f"dataset={dataset}: {height}x{width} images are not square")
+    implied = {"in_channels": channels, "image_size": height, "num_classes": source.classes}
+    for key, value in implied.items():
+        if key in spec_values and spec_values[key] != value:
+            raise UserError(f"{key}={spec_values[key]!r} does not fit dataset={dataset} "
+                            f"({channels}x{height}x{width} images, {source.classes} classes); "
+                            f"leave it out")
+    return {**spec_values, **implied}
+

@@ -1,26 +1,40 @@
-"""MNIST-class datasets held in memory as uint8 tensors, with a fixed validation split.
+"""Image-classification datasets held in memory as uint8 tensors, with a fixed validation
+split; each read from its files as published (shapes and classes: quant_training.datasets):
+
+    mnist    1x28x28, 10 classes   MNIST/raw/*-ubyte (IDX), read by torchvision
+    fashion  1x28x28, 10 classes   FashionMNIST/raw/*-ubyte (IDX), read by torchvision
+    cifar10  3x32x32, 10 classes   cifar-10-batches-py/data_batch_1..5, test_batch (the python
+                                   version: pickled dicts, b"data" N x 3072 uint8 in R, G, B
+                                   planes, b"labels"), read by a pickle reader that refuses
+                                   every global but numpy's array reconstruction
+    svhn     3x32x32, 10 classes   svhn/train_32x32.mat, test_32x32.mat (cropped digits,
+                                   MATLAB: X 32 x 32 x 3 x N uint8, y N x 1 with 10 for 0)
 
 Images stay uint8 until a batch is drawn; a batch is float pixels p / 256 (model.quantizers
-.pixels: 8-bit fixed point, which the network's input quantizer reproduces exactly). The
-validation split is carved from the training set with a fixed seed (VAL_SPLIT_SEED),
-independent of the training seed, so every run of a dataset validates on the same images.
-The test set is only evaluated once, at the end of training.
+.pixels: 8-bit fixed point, which the network's input quantizer reproduces exactly; no
+normalisation). The validation split is carved from the training set with a fixed seed
+(VAL_SPLIT_SEED), independent of the training seed, so every run of a dataset validates on
+the same images. The test set is only evaluated once, at the end of training. Only MNIST and
+Fashion-MNIST are fetched when missing (torchvision's mirrors); a missing or unreadable file
+of the others is one line saying where it looked.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import pickle
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchvision import datasets
 
 from common.errors import UserError, check_choice
 from model.quantizers import pixels
+from quant_training.datasets import DATASETS
 
-DATASETS = {"mnist": datasets.MNIST, "fashion": datasets.FashionMNIST}
 DATA_DIR_ENV = "QSNN_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
 VAL_SPLIT_SEED = 12345
@@ -28,7 +42,7 @@ VAL_SPLIT_SEED = 12345
 
 @dataclass(frozen=True)
 class Split:
-    """Images (uint8, [N, 1, H, W]) and labels (int64, [N])."""
+    """Images (uint8, [N, C, H, W]) and labels (int64, [N])."""
 
     images: Tensor
     labels: Tensor
@@ -62,9 +76,9 @@ def resolve_data_dir(data_dir: str | None) -> Path:
 
 def load_dataset(name: str, data_dir: str | Path, val_size: int = 5000,
                  limit: int | None = None) -> Dataset:
-    """Load `name` ('mnist' | 'fashion'); `limit` keeps the first n training images."""
+    """Load a registered dataset (DATASETS); `limit` keeps the first n training images."""
     check_choice("dataset", name, DATASETS)
-    full_train = _load_split(name, Path(data_dir), train=True)
+    full_train = _read(name, Path(data_dir), train=True)
     if not 0 < val_size < len(full_train):
         raise UserError(f"val_size={val_size} must lie in 1..{len(full_train) - 1}")
     order = torch.randperm(len(full_train), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
@@ -73,21 +87,33 @@ def load_dataset(name: str, data_dir: str | Path, val_size: int = 5000,
         if limit < 1:
             raise UserError(f"limit={limit} must be a positive number of training images")
         train = train.subset(torch.arange(min(limit, len(train))))
-    return Dataset(name, train, val, _load_split(name, Path(data_dir), train=False))
+    return Dataset(name, train, val, _read(name, Path(data_dir), train=False))
 
 
-def _load_split(name: str, root: Path, train: bool) -> Split:
-    cls = DATASETS[name]
-    raw = root / cls.__name__ / "raw"
-    needed = [raw / Path(url).name.removesuffix(".gz") for url, _ in cls.resources]
-    if not all(path.is_file() for path in needed):
-        _download(cls, root)
-    try:
-        ds = cls(str(root), train=train, download=False)
-    except Exception as err:  # a truncated or foreign IDX file
-        raise UserError(f"{cls.__name__} files under {raw} are unreadable "
-                        f"({type(err).__name__}: {err}); replace them and retry") from None
-    return Split(ds.data.unsqueeze(1).contiguous(), ds.targets.long())
+def _read(name: str, root: Path, train: bool) -> Split:
+    """A split read by the dataset's reader, its images checked against the registry."""
+    data = READERS[name](root, train)
+    shape = DATASETS[name].shape
+    if tuple(data.images.shape[1:]) != shape:
+        raise UserError(f"{name} under {root} holds images of shape "
+                        f"{tuple(data.images.shape[1:])}; expected {shape}")
+    return data
+
+
+def _idx(cls) -> Callable[[Path, bool], Split]:
+    """MNIST-format (IDX) files read by torchvision, fetched when missing."""
+    def read(root: Path, train: bool) -> Split:
+        raw = root / cls.__name__ / "raw"
+        needed = [raw / Path(url).name.removesuffix(".gz") for url, _ in cls.resources]
+        if not all(path.is_file() for path in needed):
+            _download(cls, root)
+        try:
+            ds = cls(str(root), train=train, download=False)
+        except Exception as err:  # a truncated or foreign IDX file
+            raise UserError(f"{cls.__name__} files under {raw} are unreadable "
+                            f"({type(err).__name__}: {err}); replace them and retry") from None
+        return Split(ds.data.unsqueeze(1).contiguous(), ds.targets.long())
+    return read
 
 
 def _download(cls, root: Path) -> None:
@@ -99,6 +125,72 @@ def _download(cls, root: Path) -> None:
             f"({type(err).__name__}); set DATA_DIR (or ${DATA_DIR_ENV}) to a folder holding "
             f"{cls.__name__}/raw/, e.g. DATA_DIR=../shared/data"
         ) from None
+
+
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST = ("test_batch",)
+# What a CIFAR-10 python batch may reference: numpy's array reconstruction (the files were
+# pickled by Python 2 with numpy; numpy >= 2 moved the module to numpy._core)
+CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                 "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
+                 ("_codecs", "encode")}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"it references {module}.{name}, which a CIFAR-10 "
+                                         f"batch never does")
+        return super().find_class(module, name)
+
+
+def _read_cifar10(root: Path, train: bool) -> Split:
+    folder = root / CIFAR_FOLDER
+    images, labels = [], []
+    for name in CIFAR_TRAIN if train else CIFAR_TEST:
+        path = folder / name
+        if not path.is_file():
+            raise UserError(f"CIFAR-10 file {path} not found; put the python version "
+                            f"({CIFAR_FOLDER}/{', '.join(CIFAR_TRAIN + CIFAR_TEST)}) under "
+                            f"DATA_DIR (or ${DATA_DIR_ENV})")
+        try:
+            with path.open("rb") as f:
+                batch = _ArraysOnly(f, encoding="bytes").load()
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            images.append(torch.from_numpy(data.copy()))
+            labels.append(torch.as_tensor(batch[b"labels"], dtype=torch.long))
+        except Exception as err:  # truncated, foreign or unsafe
+            raise UserError(f"CIFAR-10 file {path} is unreadable ({type(err).__name__}: "
+                            f"{err}); replace it and retry") from None
+    return Split(torch.cat(images), torch.cat(labels))
+
+
+SVHN_FOLDER = "svhn"
+SVHN_FILES = {True: "train_32x32.mat", False: "test_32x32.mat"}
+
+
+def _read_svhn(root: Path, train: bool) -> Split:
+    from scipy.io import loadmat
+
+    path = root / SVHN_FOLDER / SVHN_FILES[train]
+    if not path.is_file():
+        raise UserError(f"SVHN file {path} not found; put the cropped digits "
+                        f"({SVHN_FOLDER}/{SVHN_FILES[True]}, {SVHN_FILES[False]}) under DATA_DIR "
+                        f"(or ${DATA_DIR_ENV})")
+    try:
+        mat = loadmat(str(path))
+        images = np.ascontiguousarray(np.transpose(mat["X"], (3, 2, 0, 1)), dtype=np.uint8)
+        labels = np.asarray(mat["y"], dtype=np.int64).reshape(-1) % 10  # 10 is the digit 0
+    except Exception as err:
+        raise UserError(f"SVHN file {path} is unreadable ({type(err).__name__}: {err}); "
+                        f"replace it and retry") from None
+    return Split(torch.from_numpy(images), torch.from_numpy(labels))
+
+
+READERS: dict[str, Callable[[Path, bool], Split]] = {  # (data root, train) -> the split
+    "mnist": _idx(datasets.MNIST), "fashion": _idx(datasets.FashionMNIST),
+    "cifar10": _read_cifar10, "svhn": _read_svhn}
 
 
 def batches(split: Split, batch_size: int, device: torch.device,

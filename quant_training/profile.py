@@ -59,6 +59,8 @@ def _layer(spec: ModelSpec, stage: Stage, probe: WorkloadProbe, measured: dict) 
         "stride": stage.synapse.stride[0] if conv else None,
         "padding": stage.synapse.padding[0] if conv else None,
         "pool": (spec.pool if snn else "after_neuron") if stage.pooled else None,
+        "pool_kind": stage.layer.pool.kind if stage.layer.pool else None,
+        "pool_size": stage.layer.pool.size if stage.layer.pool else None,
         "binary_input": stage.binary_input, "computed_once": computed_once,
         "neurons": neurons,
         "weight_count": stage.synapse.weight.numel(), "weight_bits": spec.weight_bits,

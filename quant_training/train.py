@@ -29,7 +29,7 @@ from common.runs import CHECKPOINT
 from model.network import build_model
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model, read_checkpoint, save_checkpoint
-from quant_training.config import TrainConfig, run_name
+from quant_training.config import TrainConfig, run_name, shape_from_dataset
 from quant_training.data import VAL_SPLIT_SEED, Dataset, load_dataset, resolve_data_dir
 from quant_training.engine import Result, evaluate, spike_summary, train_one_epoch
 from quant_training.profile import profile_model, write_profile
@@ -58,11 +58,13 @@ SPEC_HELP = {
     "state_max": "membrane range +-state_max (a power of two)",
     "surrogate": "spike-function surrogate gradient", "pool": "after_neuron | before_neuron",
     "readout": "mean | sum of the output layer over T",
-    "layers": "comma-separated conv<channels> (3x3), pool (2x2 max), fc<width>, convolutions "
-              "first; the readout to the classes is implied",
+    "layers": "comma-separated conv<c>[k<kernel>][s<stride>][p<padding>] (default 3x3, stride "
+              "1, same padding), maxpool<k> / avgpool<k> / pool (= maxpool2) after a conv, "
+              "fc<n>, convolutions first; the readout to the classes is implied",
 }
 TRAIN_HELP = {
-    "dataset": "mnist | fashion", "lr": "peak learning rate",
+    "dataset": "mnist | fashion | cifar10 | svhn (quant_training.data)",
+    "lr": "peak learning rate",
     "schedule": "cosine | constant (learning rate per epoch)",
     "shift_px": "random shifts of the training images by up to +-n pixels (0 = off)",
     "limit": "first n training images", "val_size": "validation images held out of training",
@@ -92,7 +94,8 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
     values = given(args, ModelSpec)
     if values.get("kind") == "ann":
         values["timesteps"] = 1  # the ANN runs one pass
-    return ModelSpec.from_dict(values)
+    dataset = given(args, TrainConfig).get("dataset", TrainConfig.dataset)
+    return ModelSpec.from_dict(shape_from_dataset(values, dataset))
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -138,6 +141,7 @@ def _resume_payload(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> dict
 def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
         resume: dict | None = None, command: str | None = None) -> dict:
     """Train, keep the best checkpoint by validation accuracy, test it once; return metrics."""
+    shape_from_dataset(spec.to_dict(), data.name)  # one line if the network does not fit it
     device = config.torch_device()
     data = data.to(device)
     torch.manual_seed(config.seed)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from model.spec import ModelSpec
-from quant_training.config import TrainConfig, run_name
+from quant_training.config import TrainConfig, run_name, shape_from_dataset
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 SPEC_KEYS = frozenset(f.name for f in fields(ModelSpec))
@@ -129,8 +129,8 @@ def _trial(path: Path, where: str, values: dict) -> TrialConfig:
     if spec_values.get("kind") == "ann":
         spec_values["timesteps"] = 1  # the ANN runs one pass, as `make qat MODEL=ann` does
     try:
-        spec = ModelSpec.from_dict(spec_values)
         config = TrainConfig(**{k: v for k, v in values.items() if k in TRAIN_KEYS})
+        spec = ModelSpec.from_dict(shape_from_dataset(spec_values, config.dataset))
     except UserError as err:
         raise UserError(f"{path}, {where}: {err}") from None
     except (TypeError, ValueError) as err:

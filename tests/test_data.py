@@ -66,8 +66,8 @@ def test_missing_data_folder_says_where_it_looked(tmp_path):
 
 
 def test_unknown_dataset_and_truncated_files(tmp_path, data_dir):
-    with pytest.raises(UserError,
-                       match="dataset='cifar' is not supported; allowed: mnist, fashion"):
+    with pytest.raises(UserError, match=r"dataset='cifar' is not supported; allowed: mnist, "
+                                        r"fashion, cifar10, svhn"):
         load_dataset("cifar", data_dir)
     raw = tmp_path / "MNIST" / "raw"
     shutil.copytree(data_dir / "MNIST" / "raw", raw)
@@ -80,3 +80,120 @@ def test_unknown_dataset_and_truncated_files(tmp_path, data_dir):
 def test_fashion_mnist_loads(data_dir):
     data = load_dataset("fashion", data_dir, limit=10)
     assert len(data.train) == 10 and len(data.test) == 10000
+
+
+def write_cifar10(root, n: int = 12, seed: int = 0):
+    """The CIFAR-10 python version in its published layout and format: pickled dicts (protocol
+    2, as the published Python 2 files) with b"data" (n x 3072 uint8, R, G, B planes of 32 x
+    32) and b"labels"; returns the images (N, 3, 32, 32) and labels, training batches first."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    images = rng.integers(0, 256, (len(names) * n, 3, 32, 32), dtype=np.uint8)
+    labels = rng.integers(0, 10, len(names) * n)
+    for k, name in enumerate(names):
+        part = slice(k * n, (k + 1) * n)
+        batch = {b"batch_label": name.encode(), b"labels": labels[part].tolist(),
+                 b"data": images[part].reshape(n, 3072),
+                 b"filenames": [b"x.png"] * n}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return images, labels
+
+
+def write_svhn(root, n: int = 30, seed: int = 0):
+    """SVHN's cropped digits as published: MATLAB files with X (32, 32, 3, N) uint8 and y
+    (N, 1) in 1..10, 10 standing for the digit 0."""
+    import numpy as np
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    (root / "svhn").mkdir(parents=True)
+    out = {}
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
+        y = rng.integers(1, 11, (n, 1)).astype(np.uint8)
+        savemat(str(root / "svhn" / name), {"X": x, "y": y})
+        out[name] = (x, y)
+    return out
+
+
+def test_cifar10_reads_its_python_batches_channel_planes_intact(tmp_path):
+    images, labels = write_cifar10(tmp_path)
+    data = load_dataset("cifar10", tmp_path, val_size=10)
+    assert data.test.images.shape == (12, 3, 32, 32) and data.test.images.dtype == torch.uint8
+    assert torch.equal(data.test.images, torch.from_numpy(images[60:]))  # test_batch
+    assert torch.equal(data.test.labels, torch.from_numpy(labels[60:]))
+    assert len(data.train) + len(data.val) == 60
+
+
+def test_svhn_reads_its_mat_files_with_10_as_the_digit_0(tmp_path):
+    files = write_svhn(tmp_path)
+    data = load_dataset("svhn", tmp_path, val_size=5)
+    x, y = files["test_32x32.mat"]
+    # X[h, w, c, n] -> image n, channel c, row h, column w
+    assert int(data.test.images[3, 1, 4, 7]) == int(x[4, 7, 1, 3])
+    assert data.test.labels.tolist() == [int(v) % 10 for v in y[:, 0]]
+    assert 0 in data.test.labels.tolist() or 10 not in y
+
+
+def test_missing_truncated_and_unsafe_dataset_files_are_one_line(tmp_path):
+    import pickle
+
+    with pytest.raises(UserError, match=r"CIFAR-10 file .*data_batch_1 not found"):
+        load_dataset("cifar10", tmp_path / "none")
+    with pytest.raises(UserError, match=r"SVHN file .*train_32x32.mat not found"):
+        load_dataset("svhn", tmp_path / "none")
+    write_cifar10(tmp_path / "cut")
+    batch = tmp_path / "cut" / "cifar-10-batches-py" / "data_batch_2"
+    batch.write_bytes(batch.read_bytes()[:500])
+    with pytest.raises(UserError, match=r"data_batch_2 is unreadable"):
+        load_dataset("cifar10", tmp_path / "cut", val_size=5)
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("ran code",))
+
+    write_cifar10(tmp_path / "evil")
+    (tmp_path / "evil" / "cifar-10-batches-py" / "test_batch").write_bytes(
+        pickle.dumps({b"data": Exploit()}, protocol=2))
+    with pytest.raises(UserError, match=r"references __builtin__.print, which a CIFAR-10 batch"):
+        load_dataset("cifar10", tmp_path / "evil", val_size=5)
+    write_svhn(tmp_path / "svcut")
+    mat = tmp_path / "svcut" / "svhn" / "test_32x32.mat"
+    mat.write_bytes(mat.read_bytes()[:300])
+    with pytest.raises(UserError, match=r"test_32x32.mat is unreadable"):
+        load_dataset("svhn", tmp_path / "svcut", val_size=5)
+
+
+def test_the_spec_takes_its_input_shape_and_classes_from_the_dataset():
+    from quant_training.train import parse_args, spec_from_args
+
+    spec = spec_from_args(parse_args(["--dataset", "cifar10", "--layers", "conv8,pool,fc16"]))
+    assert (spec.in_channels, spec.image_size, spec.num_classes) == (3, 32, 10)
+    assert spec.weight_layers[0].input_shape == (3, 32, 32)
+    with pytest.raises(UserError, match=r"in_channels=1 does not fit dataset=svhn \(3x32x32"):
+        spec_from_args(parse_args(["--dataset", "svhn", "--in-channels", "1"]))
+
+
+def test_every_registered_dataset_has_a_reader_and_specs_read_without_torch():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from model.spec import SURROGATE_NAMES
+    from model.surrogate import SURROGATES
+    from quant_training.data import READERS
+    from quant_training.datasets import DATASETS
+
+    assert set(READERS) == set(DATASETS) and set(SURROGATES) == set(SURROGATE_NAMES)
+    code = ("import sys, study.report, quant_training.config, model.spec; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'brevitas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"  # make study-report imports no torch

@@ -128,7 +128,7 @@ def test_lif_op_shapes_streams_cycles_and_estimates():
 
 
 def test_lif_op_executes_the_integer_neuron_and_keeps_its_membrane():
-    from hls.integer_lif import IntegerLIF
+    from common.integer_lif import IntegerLIF
 
     op = lif_node(shape=(1, 6), pe=2, reset="zero")
     rng = np.random.default_rng(0)

@@ -74,3 +74,23 @@ def test_unsupported_specs_are_refused_in_one_line():
     ann = ModelSpec(kind="ann", timesteps=1, weight_bits=4)
     with pytest.raises(UserError, match="kind=ann \\(spiking networks only\\)"):
         integer_net(build_model(ann), ann)
+    average = ModelSpec(timesteps=2, weight_bits=4, layers="conv4,avgpool2,conv8,fc8")
+    with pytest.raises(UserError, match=r"the HLS generator cannot build layer conv1 "
+                                        r"\(conv4k3s1p1\+avgpool2\); it builds convs of any"):
+        integer_net(build_model(average), average)
+
+
+def test_kernels_strides_paddings_and_pool_sizes_pass_the_csim(tmp_path, mnist_small):
+    """A 5x5 unpadded conv with a 3x3 max pool (28 -> 24 -> 8), then a stride-2 conv (8 -> 4):
+    the templates take K, S, P and the pool size as parameters."""
+    spec = ModelSpec(layers="conv4k5p0,maxpool3,conv8s2,fc16", timesteps=2, weight_bits=4)
+    model = tiny_model(spec, mnist_small)
+    graph = tmp_path / "step.qonnx.onnx"
+    export_graph(model, spec, graph)
+    report = build_and_check(model, spec, mnist_small.test.images[:2], tmp_path / "hls",
+                             graph=graph)
+    assert report["passed"], report
+    assert report["vs_qonnx"]["membrane_2_bit_exact"] and report["vs_torch"]["logits_exact"]
+    stages = (tmp_path / "hls" / "stages.h").read_text()
+    assert "conv_lif<1, 28, 28, 4, 5, 1, 0, 24, 24," in stages
+    assert "maxpool<4, 24, 24, 3>" in stages and "conv_lif<4, 8, 8, 8, 3, 2, 1, 4, 4," in stages

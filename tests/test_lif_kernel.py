@@ -1,5 +1,5 @@
 """The C++ LIF kernel hls/templates/lif.h (g++ with the ap_types headers) against its numpy twin
-hls.integer_lif.IntegerLIF.step, bit for bit: spikes and membranes of lif_frame per timestep,
+common.integer_lif.IntegerLIF.step, bit for bit: spikes and membranes of lif_frame per timestep,
 the spikes of lif_layer (static membranes, a frame counter) over several images, and of
 lif_layer with a held input (fed on the first frame of each image only) against numpy with
 that current repeated."""
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.integer_lif import IntegerLIF, round_half_even_shift
 from hls.csim import ap_types_dir
-from hls.integer_lif import IntegerLIF, round_half_even_shift
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "hls" / "templates"
 N_IMAGES, TIMESTEPS, NEURONS, PE = 3, 4, 48, 4

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from common.errors import UserError
+from model.layers import Pool
 from model.network import QuantCNN, SpikingCNN, build_model
 from model.quantizers import pixels
 from model.spec import ModelSpec
@@ -135,6 +136,11 @@ def stepwise_reference(model: SpikingCNN, images: torch.Tensor) -> torch.Tensor:
               readout="sum"),
     ModelSpec(timesteps=3, dropout=0.0, encoding="rate", surrogate="atan"),
     ModelSpec(timesteps=4, dropout=0.0, weight_bits=32, state_bits=32),
+    ModelSpec(timesteps=2, dropout=0.0, weight_bits=4,
+              layers="conv6k5p0,avgpool2,conv16k5p0,avgpool2,fc120,fc84"),
+    ModelSpec(timesteps=2, dropout=0.0, weight_bits=4, layers="conv8s2,conv16s2,fc32"),
+    ModelSpec(timesteps=2, dropout=0.0, weight_bits=4, in_channels=3, image_size=32,
+              layers="conv8,conv8,maxpool2,conv16k5s2p2,maxpool3,fc32"),
 ])
 @pytest.mark.parametrize("device", DEVICES)
 def test_layer_by_layer_forward_equals_step_by_step_reference(spec, device):
@@ -145,7 +151,8 @@ def test_layer_by_layer_forward_equals_step_by_step_reference(spec, device):
     between CPUs, e.g. AVX-512 Intel vs AMD); gradients to float rounding."""
     torch.manual_seed(0)
     model = build_model(spec).to(device)
-    images = pixels(torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)).to(device)
+    shape = (spec.in_channels, spec.image_size, spec.image_size)
+    images = pixels(torch.randint(0, 256, (6, *shape), dtype=torch.uint8)).to(device)
     results = []
     for run in (model, lambda x: stepwise_reference(model, x)):
         model.zero_grad()
@@ -219,3 +226,51 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path, monkeypatc
     with pytest.raises(UserError, match="corrupt or not loadable safely"):
         load_model(evil)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("layers, words", [
+    ("conv8k0", "'conv8k0' (token 1) has 0 kernel"),
+    ("conv8s0", "'conv8s0' (token 1) has 0 stride"),
+    ("conv8k3p3", "'conv8k3p3' (token 1) pads 3 >= its kernel 3"),
+    ("conv8k29p0", "'conv8k29p0' (token 1) does not fit the 28x28 map"),
+    ("conv8,maxpool1", "'maxpool1' (token 2) has a 1x1 window"),
+    ("conv8s4,avgpool8", "'avgpool8' (token 2) would shrink the 7x7 map below 1x1"),
+    ("conv8,avgpool2,maxpool2", "'maxpool2' (token 3) must directly follow a conv"),
+    ("conv8,minpool2", "'minpool2' (token 2) is not a layer"),
+])
+def test_bad_geometry_is_refused_in_one_line_naming_the_token(layers, words):
+    with pytest.raises(UserError) as err:
+        ModelSpec(layers=layers)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_lowered_geometry_by_hand():
+    """H_out = floor((H + 2p - k) / s) + 1 for a conv, floor(H / k) for a pool."""
+    lenet = ModelSpec(layers="conv6k5p0,avgpool2,conv16k5p0,avgpool2,fc120,fc84").weight_layers
+    assert [(layer.name, layer.input_shape, layer.synapse_shape, layer.output_shape)
+            for layer in lenet] == [
+        ("conv1", (1, 28, 28), (6, 24, 24), (6, 12, 12)),  # (28 - 5) + 1 = 24, / 2
+        ("conv2", (6, 12, 12), (16, 8, 8), (16, 4, 4)),  # (12 - 5) + 1 = 8, / 2
+        ("fc1", (16, 4, 4), (120,), (120,)), ("fc2", (120,), (84,), (84,)),
+        ("fc3", (84,), (10,), (10,))]
+    # conv1: pixels; conv2 and fc1: spike counts / 4 after an average pool; then spikes
+    assert [layer.binary_input for layer in lenet] == [False, False, False, True, True]
+    assert [layer.computed_once for layer in lenet] == [True, False, False, False, False]
+    assert (lenet[0].kernel, lenet[0].stride, lenet[0].padding) == (5, 1, 0)
+    assert lenet[0].pool.kind == "avg" and lenet[0].pool.size == 2
+    strided = ModelSpec(layers="conv32s2,conv64s2,fc128").weight_layers
+    # (28 + 2 - 3) // 2 + 1 = 14, (14 + 2 - 3) // 2 + 1 = 7
+    assert [layer.synapse_shape for layer in strided] == [(32, 14, 14), (64, 7, 7), (128,),
+                                                          (10,)]
+    assert strided[0].padding == 1 and strided[1].binary_input
+    vgg = ModelSpec(in_channels=3, image_size=32,
+                    layers="conv64,conv64,maxpool2,conv128,maxpool2,fc256").weight_layers
+    assert [layer.output_shape for layer in vgg] == [(64, 32, 32), (64, 16, 16),
+                                                     (128, 8, 8), (256,), (10,)]
+    seed = ModelSpec().weight_layers
+    assert [(layer.kernel, layer.stride, layer.padding, layer.pool) for layer in seed[:2]] == [
+        (3, 1, 1, Pool("max", 2))] * 2
+    # an average pool of spikes feeds spike counts / k^2; before the neuron it pools currents
+    before = ModelSpec(pool="before_neuron", layers="conv8,avgpool2,conv8").weight_layers
+    assert before[1].binary_input
+

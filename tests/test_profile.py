@@ -183,3 +183,29 @@ def test_profile_schema_round_trip_and_rejections(tmp_path, mnist_small):
     path.write_text("{not json")
     with pytest.raises(UserError, match="is not valid JSON"):
         load_profile(path)
+
+
+def test_strides_paddings_and_average_pools_in_the_profile(mnist_small):
+    """conv6k5p0 on 28x28: 24x24 outputs of 25 taps -> 6 * 576 * 25 = 86,400 connections;
+    conv4s2 (pad 1) on its 12x12 average-pooled map: 6 x 6 outputs, windows at rows 2i - 1..2i + 1:
+    -> each input row is reached by 1 (even rows) or 2 (odd rows 1..9) windows, 17 per axis,
+    4 * 17^2 * 6 = 6,936 connections, counted as MACs (its input is spike counts / 4)."""
+    spec = ModelSpec(layers="conv6k5p0,avgpool2,conv4s2,fc8", timesteps=2)
+    profile = profile_of(spec, mnist_small.test.images[:4])
+    conv1, conv2, fc1 = (layer(profile, n) for n in ("conv1", "conv2", "fc1"))
+    assert (conv1["kernel"], conv1["stride"], conv1["padding"]) == (5, 1, 0)
+    assert (conv1["pool_kind"], conv1["pool_size"], conv1["pool"]) == ("avg", 2, "after_neuron")
+    assert conv1["connections"] == 86_400 and conv1["output_shape"] == [6, 24, 24]
+    assert (conv2["stride"], conv2["padding"], conv2["connections"]) == (2, 1, 6_936)
+    assert not conv2["binary_input"] and conv2["input_bits"] > 1 and fc1["binary_input"]
+    assert all(step["dense_macs"] == 6_936 and step["synops"] == 0
+               for step in conv2["per_timestep"])
+    assert conv2["pool_kind"] is None and conv2["pool_size"] is None
+
+
+def test_a_profile_written_before_pool_kinds_reads_as_2x2_max_pools(mnist_small):
+    profile = profile_of(ModelSpec(**SMALL), mnist_small.test.images[:2])
+    for item in profile["layers"]:
+        del item["pool_kind"], item["pool_size"]
+    conv1 = validate_profile(profile)["layers"][0]
+    assert (conv1["pool_kind"], conv1["pool_size"]) == ("max", 2)

@@ -2,7 +2,7 @@
 PrepareRTLSim on a one-node model, simulated on Verilator by FINN's rtlsim driver.
 
 LIF_rtl over T frames (two images per run, so the frame counter's restart is checked) against
-hls.integer_lif.IntegerLIF stepped in numpy; a wrong leak in the RTL parameters is caught; the
+common.integer_lif.IntegerLIF stepped in numpy; a wrong leak in the RTL parameters is caught; the
 handshakes survive input bubbles and output stalls. Pool_rtl against FINN's numpy Pool, alone
 and behind FINN's own depthwise sliding window (ConvolutionInputGenerator_rtl); SpecializeLayers
 picks it; AvgPool and non-binary inputs are refused in one line."""
@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from common.errors import UserError
-from hls.integer_lif import IntegerLIF
+from common.integer_lif import IntegerLIF
 
 PART, CLK_NS = "xc7z020clg400-1", 10.0
 IMAGES = 2

@@ -1,7 +1,7 @@
 """The LIF layer in RTL: `LIF_rtl`, an RTL backend of the project's LIF op (export/finn_lif.py)
 over hdl/lif.sv, registered in FINN's rtl domain.
 
-The module computes hls.integer_lif.IntegerLIF.step per neuron, PE neurons per cycle (II = 1),
+The module computes common.integer_lif.IntegerLIF.step per neuron, PE neurons per cycle (II = 1),
 exactly as hls/templates/lif.h's lif_layer: the membranes stay in on-chip memory across the
 numSteps frames of an image and a frame counter starts each image from zero; with heldInput = 1
 it reads one input frame per image and emits numSteps output frames. The memories are LUTRAM

@@ -15,19 +15,20 @@ void synapse(acc_t &a, signed char w, pixel_t x) { a += w * x; }  // MAC (pixels
 template <typename acc_t>
 void synapse(acc_t &a, signed char w, spike_t x) { if (x) a += w; }  // accumulate only (spike in)
 
-// conv 3x3, padding 1, stride 1 + LIF: x [InC][H][W] -> spikes s [OutC][H][W].
-template <int InC, int H, int W, int OutC, typename acc_t, int XBits, int ShiftV, int ShiftA,
-          int Round, typename in_t>
-void conv_lif(const in_t x[InC][H][W], const signed char w[OutC][InC][3][3],
-              state_t m[OutC][H][W], spike_t s[OutC][H][W]) {
+// conv K x K, stride S, zero padding P + LIF: x [InC][H][W] -> spikes s [OutC][OH][OW],
+// OH = (H + 2P - K) / S + 1 (model/layers.py), output (y, z) reading x[i][y S + ky - P][z S + kx - P].
+template <int InC, int H, int W, int OutC, int K, int S, int P, int OH, int OW, typename acc_t,
+          int XBits, int ShiftV, int ShiftA, int Round, typename in_t>
+void conv_lif(const in_t x[InC][H][W], const signed char w[OutC][InC][K][K],
+              state_t m[OutC][OH][OW], spike_t s[OutC][OH][OW]) {
     for (int o = 0; o < OutC; o++)
-        for (int y = 0; y < H; y++)
-            for (int z = 0; z < W; z++) {
+        for (int y = 0; y < OH; y++)
+            for (int z = 0; z < OW; z++) {
                 acc_t a = 0;
                 for (int i = 0; i < InC; i++)
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++) {
-                            int yy = y + ky - 1, zz = z + kx - 1;
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++) {
+                            int yy = y * S + ky - P, zz = z * S + kx - P;
                             if (yy >= 0 && yy < H && zz >= 0 && zz < W)
                                 synapse(a, w[o][i][ky][kx], x[i][yy][zz]);
                         }
@@ -36,14 +37,17 @@ void conv_lif(const in_t x[InC][H][W], const signed char w[OutC][InC][3][3],
             }
 }
 
-// 2x2 max pool of spikes (an OR), rounding odd sizes down.
-template <int C, int H, int W>
-void maxpool(const spike_t in[C][H][W], spike_t out[C][H / 2][W / 2]) {
+// K x K max pool of spikes with stride K (an OR over the window), rounding sizes down.
+template <int C, int H, int W, int K>
+void maxpool(const spike_t in[C][H][W], spike_t out[C][H / K][W / K]) {
     for (int c = 0; c < C; c++)
-        for (int y = 0; y < H / 2; y++)
-            for (int z = 0; z < W / 2; z++)
-                out[c][y][z] = in[c][2 * y][2 * z] | in[c][2 * y][2 * z + 1] |
-                               in[c][2 * y + 1][2 * z] | in[c][2 * y + 1][2 * z + 1];
+        for (int y = 0; y < H / K; y++)
+            for (int z = 0; z < W / K; z++) {
+                spike_t any = 0;
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++) any |= in[c][K * y + ky][K * z + kx];
+                out[c][y][z] = any;
+            }
 }
 
 // A map [C][H][W] as the vector an fc reads, in (C, H, W) order.

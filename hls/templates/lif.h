@@ -1,5 +1,5 @@
 // The LIF neuron in integers, the one C++ definition used by `make hls` (snn.cpp) and by
-// FINN's LIF_hls layer (lif_layer); hls/integer_lif.py states the arithmetic and is its
+// FINN's LIF_hls layer (lif_layer); common/integer_lif.py states the arithmetic and is its
 // numpy twin (tested bit for bit). Membrane code v (units 2^-Q, StateBits bits), current a
 // (units 2^-F), leak beta = 2^-K, U = max(Q + K, F):
 //   x = (v << ShiftV) + (a << ShiftA)       beta V + I in units 2^-U (ShiftV = U - Q - K,

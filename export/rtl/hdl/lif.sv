@@ -1,4 +1,4 @@
-// A layer of LIF neurons, PE per cycle: hls/integer_lif.py's IntegerLIF.step per neuron (the
+// A layer of LIF neurons, PE per cycle: common/integer_lif.py's IntegerLIF.step per neuron (the
 // same arithmetic as hls/templates/lif.h's lif_layer). One frame = one timestep = WORDS words
 // of PE signed currents in (lane p in bits [p CURRENT_BITS, (p + 1) CURRENT_BITS)), WORDS
 // words of PE spikes out. Per lane, with the membrane code v of the neuron:
