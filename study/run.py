@@ -116,7 +116,11 @@ def local_head(log_dir: Path, num_cpus: int | None = None) -> Iterator[str]:
                *(["--num-cpus", str(num_cpus)] if num_cpus else [])]
     env = {**os.environ, **LOCAL_HEAD_ENV, "PYTHONPATH": str(ROOT)}
     with open(log_dir / "ray_head.log", "w") as log:
-        head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # its own session: a terminal's Ctrl-C (SIGINT to the foreground process group) must
+        # reach this driver only, which then disconnects and stops the head; a head killed
+        # first left ray.shutdown() waiting for it
+        head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         _wait_for_head(head, port, log_dir / "ray_head.log")
         yield f"{LOOPBACK}:{port}"
