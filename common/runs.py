@@ -5,8 +5,15 @@ from pathlib import Path
 
 from common.errors import UserError
 
-CHECKPOINT = "best.pt"
+# The files of a run folder runs/<name>/, defined once
+CHECKPOINT = "best.pt"  # the best checkpoint by validation accuracy
+LAST = "last.pt"  # the last epoch's checkpoint, to resume from
+METRICS, HISTORY = "metrics.json", "history.csv"
+PROFILE_JSON, PROFILE_CSV = "profile.json", "profile.csv"
 EXPORT_DIR = "export"  # a run's exported graphs and their checks
+VERIFICATION = "verification.json"  # in EXPORT_DIR
+SUMMARY = "summary.json"  # fpga/<part>/, and its rtlsim/ and synth/ folders
+RTLSIM_DIR, SYNTH_DIR = "rtlsim", "synth"
 
 
 def resolve_run(run: str | Path | None, runs_dir: str | Path = "runs") -> Path:

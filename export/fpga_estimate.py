@@ -33,7 +33,7 @@ import pandas as pd
 
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
-from common.runs import EXPORT_DIR, resolve_run
+from common.runs import EXPORT_DIR, SUMMARY, resolve_run
 from export.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
 from export.finn_graph import hw_graph_path
 from export.folding import frames_per_inference, weight_width_limit
@@ -100,7 +100,7 @@ def build_into(out: Path, graph: Path, meta: dict, part: str, clock_ns: float,
         summary["best_fit"] = None if summary["fits"] is not False else _best_fit(
             scratch / "smaller", hw_graph, meta, part, clock_ns, target_fps / 2)
         shutil.rmtree(scratch / "smaller", ignore_errors=True)
-        write_json(scratch / "summary.json", summary)
+        write_json(scratch / SUMMARY, summary)
         table = pd.DataFrame(summary["layers"])
         write_with(scratch / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     return summary

@@ -18,7 +18,7 @@ import torch
 
 from common.atomic import write_json
 from common.errors import UserError, run_cli
-from common.runs import EXPORT_DIR
+from common.runs import EXPORT_DIR, VERIFICATION
 from export.finn_graph import check_hw_graph, write_hw_graph
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     index = torch.arange(min(args.images, len(data.test)))
     images = data.test.images[index]
     report = verify_graph(graph, model, spec, images, data.test.labels[index])
-    write_json(out / "verification.json", {"graph": graph.name, **report})
+    write_json(out / VERIFICATION, {"graph": graph.name, **report})
     refuse_unbuildable(spec.weight_layers, f"{graph} is written and verified "
                        f"(verification.json), but the FINN hardware graph", without_average_pool,
                        WITHOUT_AVERAGE_POOL)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     if spec.kind == "snn":
         report["hw_graph"] = {"graph": hw_graph.name,
                               **check_hw_graph(hw_graph, model, spec, images)}
-    write_json(out / "verification.json", {"graph": graph.name, **report})
+    write_json(out / VERIFICATION, {"graph": graph.name, **report})
     print(f"{graph}: {report['images']} test images x T={report['timesteps']}: "
           f"membranes bit-exact {report['membranes_bit_exact']}, spikes bit-exact "
           f"{report['spikes_bit_exact']}, onnxruntime bit-exact {report['onnxruntime_bit_exact']}, "

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from common.runs import RTLSIM_DIR, SUMMARY, SYNTH_DIR
 from hw_model import fpga
 from hw_model.constants import Table
 from hw_model.workload import Workload
@@ -91,13 +92,13 @@ def measured(part_dir: Path, finn: dict, analytic_lut: float,
     rows: dict = {"rtlsim_cycles_per_inference": None, "cycles_finn_over_rtlsim": None,
                   "cycles_analytic_over_rtlsim": None, "yosys_lut": None,
                   "lut_finn_over_yosys": None, "lut_analytic_over_yosys": None}
-    rtlsim = part_dir / "rtlsim" / "summary.json"
+    rtlsim = part_dir / RTLSIM_DIR / SUMMARY
     if rtlsim.exists():
         cycles = json.loads(rtlsim.read_text())["cycles_per_inference"]
         rows.update(rtlsim_cycles_per_inference=cycles,
                     cycles_finn_over_rtlsim=finn["cycles_per_inference"] / cycles,
                     cycles_analytic_over_rtlsim=analytic_cycles / cycles)
-    synth = part_dir / "synth" / "summary.json"
+    synth = part_dir / SYNTH_DIR / SUMMARY
     if synth.exists():
         lut = json.loads(synth.read_text())["totals"]["estimated_layers"]["lut"]
         rows.update(yosys_lut=lut, lut_finn_over_yosys=finn["totals"]["lut"] / lut,

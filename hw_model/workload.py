@@ -14,6 +14,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.profile import COUNT_FIELDS, load_profile
+from common.runs import PROFILE_JSON
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "reports" / "profiles"
 
@@ -79,7 +80,7 @@ def find_profiles(runs: list[str] | None, runs_dir: str | Path = "runs") -> tupl
     or, when there is none, the example profiles committed under reports/profiles/.
     """
     if runs:
-        paths = [Path(r) / "profile.json" if Path(r).is_dir() else Path(r) for r in runs]
+        paths = [Path(r) / PROFILE_JSON if Path(r).is_dir() else Path(r) for r in runs]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise UserError(f"no profile at {', '.join(missing)}; run `make profile RUN=...` first")

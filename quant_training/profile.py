@@ -16,6 +16,7 @@ from common.atomic import write_json, write_with
 from common.cpu_memory import keep_freed_memory
 from common.errors import UserError, run_cli
 from common.profile import COUNT_FIELDS, SCHEMA, STD_FIELDS, profile_table, validate_profile
+from common.runs import PROFILE_CSV, PROFILE_JSON
 from model.hooks import WorkloadProbe
 from model.network import Stage
 from model.spec import FLOAT_BITS, ModelSpec
@@ -23,7 +24,6 @@ from quant_training.data import Split
 from quant_training.engine import Result, evaluate
 from quant_training.trained_run import TrainedRun, add_run_arguments
 
-PROFILE_JSON, PROFILE_CSV = "profile.json", "profile.csv"
 READOUT_BITS = FLOAT_BITS  # the readout accumulates its layer's outputs over T in float
 
 

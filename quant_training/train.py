@@ -25,7 +25,7 @@ from common.atomic import write_json, write_with
 from common.cpu_memory import keep_freed_memory
 from common.dataclass_cli import ArgumentParser, add_fields, given
 from common.errors import UserError, run_cli
-from common.runs import CHECKPOINT
+from common.runs import CHECKPOINT, HISTORY, LAST, METRICS
 from model.network import build_model
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model, read_checkpoint, save_checkpoint
@@ -35,8 +35,6 @@ from quant_training.engine import Result, evaluate, spike_summary, train_one_epo
 from quant_training.profile import profile_model, write_profile
 from quant_training.step import TrainStep, load_optimizer_state, optimizer_for
 
-BEST = CHECKPOINT  # the checkpoint every later stage reads
-LAST, METRICS, HISTORY = "last.pt", "metrics.json", "history.csv"
 RESUMABLE_CHANGES = {"epochs", "max_minutes", "device"}  # may differ when resuming
 
 
@@ -166,7 +164,7 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
         is_best = val.accuracy_pct > progress.best_val_accuracy_pct
         if is_best:
             progress.best_epoch, progress.best_val_accuracy_pct = epoch, val.accuracy_pct
-            save_checkpoint(run_dir / BEST, spec, model, train_config=config.to_dict(),
+            save_checkpoint(run_dir / CHECKPOINT, spec, model, train_config=config.to_dict(),
                             epoch=epoch, val_accuracy_pct=val.accuracy_pct)
         progress.epochs_done, progress.elapsed_s = epoch, time.perf_counter() - start
         progress.history.append(_history_row(epoch, lr, train, val))
@@ -213,7 +211,7 @@ def _restore(payload: dict, model, optimizer, shuffle: torch.Generator) -> Progr
 def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
             progress: Progress, stopped_early: str | None, command: str) -> dict:
     device = config.torch_device()
-    model, _, _ = load_model(run_dir / BEST)
+    model, _, _ = load_model(run_dir / CHECKPOINT)
     test, profile = profile_model(model.to(device), spec, data.test, config.batch_size, device,
                                   run_dir.name, data.name, "test")
     write_profile(run_dir, profile)

@@ -16,9 +16,10 @@ import pandas as pd
 
 from common.atomic import atomic_dir
 from common.errors import UserError
+from common.runs import HISTORY, METRICS, PROFILE_JSON
 
 STUDY_DIR = Path("reports/study")
-RUN_FILES = ("metrics.json", "history.csv", "profile.json")  # copied from the run folder
+RUN_FILES = (METRICS, HISTORY, PROFILE_JSON)  # copied from the run folder
 TRIAL, COSTS = "trial.json", "costs.csv"
 
 
@@ -35,7 +36,7 @@ class Trial:
 
     @property
     def profile_path(self) -> Path:
-        return self.folder / "profile.json"
+        return self.folder / PROFILE_JSON
 
 
 def trial_dir(study_dir: str | Path, name: str) -> Path:
@@ -70,8 +71,8 @@ def load_trials(study_dir: str | Path = STUDY_DIR) -> list[Trial]:
             trials.append(Trial(
                 name=folder.name, folder=folder,
                 trial=json.loads((folder / TRIAL).read_text()),
-                metrics=json.loads((folder / "metrics.json").read_text()),
-                history=pd.read_csv(folder / "history.csv"),
+                metrics=json.loads((folder / METRICS).read_text()),
+                history=pd.read_csv(folder / HISTORY),
                 costs=pd.read_csv(folder / COSTS)))
         except (OSError, ValueError) as err:
             raise UserError(f"trial folder {folder} is unreadable ({type(err).__name__}: "

@@ -30,6 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from common.errors import CheckFailed, UserError, run_cli
+from common.runs import LAST, METRICS, PROFILE_JSON
 from quant_training.data import resolve_data_dir
 from study.grid import TrialConfig, load_grid
 from study.results import RUN_FILES, STUDY_DIR, is_finished, trial_dir, write_trial
@@ -242,7 +243,7 @@ def _commit(study_dir: str, trial: TrialConfig, grid: str, result: dict) -> None
     folder.parent.mkdir(parents=True, exist_ok=True)
     profile = folder.parent / f".{trial.name}.profile.json"
     try:
-        profile.write_text(result["files"]["profile.json"])
+        profile.write_text(result["files"][PROFILE_JSON])
         tables = {t: load_target_table(t) for t in TARGETS}
         configs = {t: target_configs(t, tables[t], sweep=False) for t in TARGETS}
         costs, _ = estimate(load_workloads([profile]), list(TARGETS), tables, configs)
@@ -262,7 +263,7 @@ def train_trial(spec: dict, train_config: dict, data_dir: str, run_dir: str, gri
 
     from model.spec import ModelSpec
     from quant_training.config import TrainConfig
-    from quant_training.train import METRICS, train
+    from quant_training.train import train
 
     torch.set_num_threads(max(1, int(threads)))
     spec_obj, config = ModelSpec.from_dict(spec), TrainConfig(**train_config)
@@ -271,10 +272,10 @@ def train_trial(spec: dict, train_config: dict, data_dir: str, run_dir: str, gri
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if not (folder / METRICS).exists():
         with open(log_path, "a") as log, redirect_stdout(log), redirect_stderr(log):
-            train(spec_obj, config, Path(data_dir), folder, resume=(folder / "last.pt").exists(),
+            train(spec_obj, config, Path(data_dir), folder, resume=(folder / LAST).exists(),
                   command=f"python -m study.run --grid {grid} (trial {folder.name})")
     files = {name: (folder / name).read_text() for name in RUN_FILES}
-    metrics = json.loads(files["metrics.json"])
+    metrics = json.loads(files[METRICS])
     diffs = TrialConfig(folder.name, spec_obj, config).differences(metrics["spec"],
                                                                     metrics["train_config"])
     if diffs:

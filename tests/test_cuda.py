@@ -6,13 +6,14 @@ of `step` on the GPU is test_model.py's comparison with device="cuda".)
 import pytest
 import torch
 
+from common.runs import CHECKPOINT, HISTORY
 from model.network import build_model
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model
 from quant_training.config import TrainConfig
 from quant_training.data import batches, load_dataset
 from quant_training.step import WARMUP_STEPS, TrainStep, optimizer_for
-from quant_training.train import BEST, HISTORY, train
+from quant_training.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")
@@ -64,7 +65,7 @@ def test_network_trained_on_the_gpu_computes_the_same_on_gpu_and_cpu(tmp_path, d
     metrics = train(spec, config, data_dir, tmp_path / "run")
     assert metrics["device"] == torch.cuda.get_device_name(CUDA)
     assert (tmp_path / "run" / HISTORY).read_text().count("\n") == 3
-    model, _, _ = load_model(tmp_path / "run" / BEST)
+    model, _, _ = load_model(tmp_path / "run" / CHECKPOINT)
     images, _ = next(batches(load_dataset("mnist", data_dir, limit=10).test, 1000,
                              torch.device("cpu")))
     with torch.no_grad():

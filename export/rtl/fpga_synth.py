@@ -24,9 +24,9 @@ from pathlib import Path
 
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import run_cli
+from common.runs import SUMMARY, SYNTH_DIR
 from export.rtl.design import design_of_run, estimate_summary
 
-SYNTH_DIR = "synth"
 RESOURCES = ("lut", "lutram", "ff", "carry", "bram18", "dsp")
 DATA_FILE = re.compile(r'"(/[^"\s]+\.(?:dat|mem|hex))"')
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "not Vivado place-and-route", "layers": rows,
                    "totals": totals(rows), "estimate_totals": estimate["totals"],
                    "yosys": rows[0]["yosys"] if rows else None}
-        write_json(scratch / "summary.json", summary)
+        write_json(scratch / SUMMARY, summary)
         write_with(scratch / "summary.md", lambda tmp: tmp.write_text(markdown(summary)))
     print(markdown(summary))
     print(f"synthesis summary: {out / 'summary.json'}", file=sys.stderr)

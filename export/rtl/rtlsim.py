@@ -31,9 +31,8 @@ import numpy as np
 
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
+from common.runs import RTLSIM_DIR, SUMMARY
 from export.rtl.design import estimate_summary
-
-RTLSIM_DIR = "rtlsim"
 
 
 class StreamMonitor:
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     out = summary_path.parent / RTLSIM_DIR
     with atomic_dir(out) as scratch:
         summary = simulate_run(run, args, estimate, scratch)
-        write_json(scratch / "summary.json", summary)
+        write_json(scratch / SUMMARY, summary)
         write_with(scratch / "summary.md", lambda tmp: tmp.write_text(markdown(summary)))
     print(markdown(summary))
     print(f"rtlsim summary: {out / 'summary.json'}", file=sys.stderr)
