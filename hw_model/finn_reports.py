@@ -57,6 +57,8 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
         analytic_step_cycles = float(max(h.step_cycles
                                          for h in fpga.layer_hardware(w, config, table)))
         analytic_bram = float(analytic.resources["bram18"].sum())
+        analytic_cycles = (analytic.per_inference["inference_interval_ns"]
+                           / fpga.ns_per_cycle(clock_mhz))
         rows.append({
             "run": w.run, "kind": w.kind, "timesteps": w.timesteps,
             "weight_bits": w.weight_bits, "state_bits": w.state_bits,
@@ -77,11 +79,9 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             "cycles_analytic_over_finn": analytic_step_cycles / finn["cycles_per_timestep"],
             "latency_analytic_over_finn": analytic.inference_latency_ns / latency_ns,
             "cycles_per_inference": finn["cycles_per_inference"],
-            "analytic_cycles_per_inference": analytic.per_inference["inference_interval_ns"]
-            / fpga.ns_per_cycle(clock_mhz),
+            "analytic_cycles_per_inference": analytic_cycles,
             **measured(run_dir(w) / "fpga" / finn["part"], finn, analytic_lut,
-                       analytic.per_inference["inference_interval_ns"]
-                       / fpga.ns_per_cycle(clock_mhz))})
+                       analytic_cycles)})
     return rows
 
 

@@ -12,14 +12,18 @@ from model.network import build_model
 from model.spec import ModelSpec
 
 
-@pytest.mark.parametrize("encoding, reset", [("direct", "subtract"), ("rate", "zero")])
-def test_csim_is_bit_exact_against_torch_and_qonnx(tmp_path, mnist_small, encoding, reset):
-    spec = ModelSpec(encoding=encoding, reset=reset, **TINY)
-    model = tiny_model(spec, mnist_small)
+def csim(spec: ModelSpec, data, images: int, tmp_path) -> dict:
+    """A network trained one epoch, exported, generated and C-simulated on `images` test
+    images against PyTorch and its QONNX step graph: build_and_check's report."""
+    model = tiny_model(spec, data)
     graph = tmp_path / "step.qonnx.onnx"
     export_graph(model, spec, graph)
-    report = build_and_check(model, spec, mnist_small.test.images[:3], tmp_path / "hls",
-                             graph=graph)
+    return build_and_check(model, spec, data.test.images[:images], tmp_path / "hls", graph=graph)
+
+
+@pytest.mark.parametrize("encoding, reset", [("direct", "subtract"), ("rate", "zero")])
+def test_csim_is_bit_exact_against_torch_and_qonnx(tmp_path, mnist_small, encoding, reset):
+    report = csim(ModelSpec(encoding=encoding, reset=reset, **TINY), mnist_small, 3, tmp_path)
     assert report["passed"], report
     for source in ("vs_torch", "vs_qonnx"):
         assert report[source]["logits_exact"] and report[source]["membrane_2_bit_exact"]
@@ -84,11 +88,7 @@ def test_kernels_strides_paddings_and_pool_sizes_pass_the_csim(tmp_path, mnist_s
     """A 5x5 unpadded conv with a 3x3 max pool (28 -> 24 -> 8), then a stride-2 conv (8 -> 4):
     the templates take K, S, P and the pool size as parameters."""
     spec = ModelSpec(layers="conv4k5p0,maxpool3,conv8s2,fc16", timesteps=2, weight_bits=4)
-    model = tiny_model(spec, mnist_small)
-    graph = tmp_path / "step.qonnx.onnx"
-    export_graph(model, spec, graph)
-    report = build_and_check(model, spec, mnist_small.test.images[:2], tmp_path / "hls",
-                             graph=graph)
+    report = csim(spec, mnist_small, 2, tmp_path)
     assert report["passed"], report
     assert report["vs_qonnx"]["membrane_2_bit_exact"] and report["vs_torch"]["logits_exact"]
     stages = (tmp_path / "hls" / "stages.h").read_text()

@@ -36,9 +36,10 @@ SIZING_DEFINES = {"FINN_SIMULATION": "1"}  # fifo_template.v: fifo_gauge instead
 
 @dataclass(frozen=True)
 class Sizing:
+    """How the FIFOs were sized (their depths are the nodes' `depth`: fifo_table)."""
+
     interval_cycles: int
     images: int
-    depths: dict[str, int]  # FIFO node -> depth (words)
 
 
 class InsertFIFOs(Transformation):
@@ -72,7 +73,6 @@ class SizeFIFOs(Transformation):
 
     def apply(self, model):
         peaks, interval = gauge_peaks(model, self.out_dir)
-        depths = {}
         for node in model.graph.node:
             if node.op_type == FIFO_OP:
                 op = getCustomOp(node)
@@ -81,8 +81,7 @@ class SizeFIFOs(Transformation):
                 if depth > URAM_DEPTH:
                     op.set_nodeattr("ram_style", "block")
                 op.generate_hdl(model, self.part, self.clock_ns)
-                depths[node.name] = depth
-        self.sizing = Sizing(interval, SIZING_IMAGES, depths)
+        self.sizing = Sizing(interval, SIZING_IMAGES)
         return model, False
 
 
