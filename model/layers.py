@@ -20,8 +20,9 @@ kind and position: conv1, conv2, ..., fc1, ..., the readout being the last fc.
 `lower(spec)` gives one `Layer` per weight layer: kind, kernel, stride, padding, pool, the
 shapes around it, whether its input is binary spikes (every layer of a spiking network but
 the first under direct encoding, and but one after an average pool of spikes, whose input is
-a spike count / k^2) and whether it is computed once per image (the first layer of a spiking
-network under direct encoding: its input, the image, does not change over the T steps).
+a spike count / k^2), the bits of one input value, and whether it is computed once per
+image (the first layer of a spiking network under direct encoding: its input, the image, does
+not change over the T steps).
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ class Layer:
     synapse_shape: tuple[int, ...] = ()
     output_shape: tuple[int, ...] = ()
     binary_input: bool = False
+    input_bits: int = 0  # bits of one input value: 1 for spikes, bit_length(k^2) for the
+    #                     spike count of a k x k average pool, the activation bits otherwise
     computed_once: bool = False
 
     @property
@@ -135,7 +138,9 @@ def lower(spec: ModelSpec) -> tuple[Layer, ...]:
                   and spec.pool == "after_neuron")
         binary = snn and not counts and (not first or spec.encoding == "rate")
         once = snn and first and spec.encoding == "direct"
-        lowered.append(replace(layer, binary_input=binary, computed_once=once))
+        bits = (1 if binary else (before.pool.size ** 2).bit_length() if counts and before.pool
+                else spec.input_bits if first else spec.weight_bits)
+        lowered.append(replace(layer, binary_input=binary, input_bits=bits, computed_once=once))
     return tuple(lowered)
 
 

@@ -49,8 +49,6 @@ def _layer(spec: ModelSpec, stage: Stage, probe: WorkloadProbe, measured: dict) 
     neuron = "readout" if stage.neuron is None else ("lif" if snn else "relu")
     neuron_shape = shapes.get("neuron", shapes["output"])
     neurons = math.prod(neuron_shape)
-    computed_once = snn and not stage.binary_input
-    act_bits = spec.input_bits if stage.fed_by_input else spec.weight_bits
     layer = {
         "name": stage.name, "kind": "conv" if conv else "linear", "neuron": neuron,
         "input_shape": shapes["input"], "output_shape": shapes["output"],
@@ -61,13 +59,13 @@ def _layer(spec: ModelSpec, stage: Stage, probe: WorkloadProbe, measured: dict) 
         "pool": (spec.pool if snn else "after_neuron") if stage.pooled else None,
         "pool_kind": stage.layer.pool.kind if stage.layer.pool else None,
         "pool_size": stage.layer.pool.size if stage.layer.pool else None,
-        "binary_input": stage.binary_input, "computed_once": computed_once,
+        "binary_input": stage.binary_input, "computed_once": stage.layer.computed_once,
         "neurons": neurons,
         "weight_count": stage.synapse.weight.numel(), "weight_bits": spec.weight_bits,
         "bias_count": stage.synapse.bias.numel() if stage.synapse.bias is not None else 0,
         "state_count": neurons if snn else 0,
         "state_bits": (spec.state_bits if neuron == "lif" else READOUT_BITS) if snn else 0,
-        "input_bits": 1 if stage.binary_input else act_bits,
+        "input_bits": stage.layer.input_bits,
         "output_bits": {"lif": 1, "relu": spec.weight_bits, "readout": READOUT_BITS}[neuron],
         "max_fanout": float(probe.fanouts[stage.name].max()),
         "connections": float(probe.fanouts[stage.name].expand(shapes["input"]).sum()),

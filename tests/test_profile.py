@@ -189,7 +189,8 @@ def test_strides_paddings_and_average_pools_in_the_profile(mnist_small):
     """conv6k5p0 on 28x28: 24x24 outputs of 25 taps -> 6 * 576 * 25 = 86,400 connections;
     conv4s2 (pad 1) on its 12x12 average-pooled map: 6 x 6 outputs, windows at rows 2i - 1..2i + 1:
     -> each input row is reached by 1 (even rows) or 2 (odd rows 1..9) windows, 17 per axis,
-    4 * 17^2 * 6 = 6,936 connections, counted as MACs (its input is spike counts / 4)."""
+    4 * 17^2 * 6 = 6,936 connections, counted as MACs (its input is spike counts / 4: 0..4,
+    3 bits), computed at every step (its input changes), unlike conv1 under direct encoding."""
     spec = ModelSpec(layers="conv6k5p0,avgpool2,conv4s2,fc8", timesteps=2)
     profile = profile_of(spec, mnist_small.test.images[:4])
     conv1, conv2, fc1 = (layer(profile, n) for n in ("conv1", "conv2", "fc1"))
@@ -197,7 +198,9 @@ def test_strides_paddings_and_average_pools_in_the_profile(mnist_small):
     assert (conv1["pool_kind"], conv1["pool_size"], conv1["pool"]) == ("avg", 2, "after_neuron")
     assert conv1["connections"] == 86_400 and conv1["output_shape"] == [6, 24, 24]
     assert (conv2["stride"], conv2["padding"], conv2["connections"]) == (2, 1, 6_936)
-    assert not conv2["binary_input"] and conv2["input_bits"] > 1 and fc1["binary_input"]
+    assert not conv2["binary_input"] and conv2["input_bits"] == 3 and fc1["binary_input"]
+    assert conv1["computed_once"] and not conv2["computed_once"] and not fc1["computed_once"]
+    assert (conv1["input_bits"], fc1["input_bits"]) == (8, 1)
     assert all(step["dense_macs"] == 6_936 and step["synops"] == 0
                for step in conv2["per_timestep"])
     assert conv2["pool_kind"] is None and conv2["pool_size"] is None
