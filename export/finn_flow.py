@@ -33,6 +33,7 @@ HW_GRAPH_STEPS = [
     "step_lif_streamline",  # project step
     "step_extract_threshold_scale",  # project step
     "step_convert_to_hw",
+    "step_sum_pools_in_hls",  # project step
 ]
 ESTIMATE_STEPS = [
     "step_minimize_bit_width_initial",
@@ -66,10 +67,13 @@ def prepare_finn(build_dir: Path) -> None:
 
 
 def step_lif_subgraphs(model, cfg):
-    """Integer pixels at the input; every LIF sub-graph -> one LIF node (membrane inside)."""
-    from export.lif_transforms import IntegerPixelInput, ReplaceLIFSubgraphs
+    """Integer pixels at the input; every LIF sub-graph -> one LIF node (membrane inside);
+    average pools of spikes -> FINN's sum pool and a power-of-two scale."""
+    from export.lif_transforms import AveragePoolToSumPool, IntegerPixelInput, ReplaceLIFSubgraphs
 
-    return model.transform(IntegerPixelInput()).transform(ReplaceLIFSubgraphs())
+    for transformation in (IntegerPixelInput(), ReplaceLIFSubgraphs(), AveragePoolToSumPool()):
+        model = model.transform(transformation)
+    return model
 
 
 def step_lif_streamline(model, cfg):
@@ -99,11 +103,19 @@ def step_extract_threshold_scale(model, cfg):
     return model.transform(ExtractMultiThresholdScaleBias()).transform(Streamline())
 
 
+def step_sum_pools_in_hls(model, cfg):
+    """The sum pools of average pools are built by FINN's Pool_hls (no RTL sum pool yet)."""
+    from export.lif_transforms import SumPoolsInHLS
+
+    return model.transform(SumPoolsInHLS())
+
+
 def project_steps() -> dict:
     from export.folding import step_fold_for_target
 
     return {step.__name__: step for step in (step_lif_subgraphs, step_lif_streamline,
-                                             step_extract_threshold_scale, step_fold_for_target)}
+                                             step_extract_threshold_scale,
+                                             step_sum_pools_in_hls, step_fold_for_target)}
 
 
 @contextmanager

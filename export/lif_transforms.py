@@ -266,3 +266,50 @@ class RemoveOutputScale(Transformation):
         model.set_tensor_datatype(output.name, model.get_tensor_datatype(source))
         model.set_metadata_prop(self.key, repr(float(scale)))
         return model, True
+
+
+class AveragePoolToSumPool(Transformation):
+    """AveragePool(k, stride k) of spikes  =>  QuantAvgPool2d (FINN's pool of k^2 spikes with
+    no shift: the count, 0..k^2) -> Mul(2^-2log2(k)), a power-of-two scale that streamlining
+    moves past the next weight layer into its LIF. k must be a power of two (model.layers)."""
+
+    def apply(self, model):
+        changed = False
+        for pool in model.get_nodes_by_op_type("AveragePool"):
+            spikes = model.get_tensor_datatype(pool.input[0])
+            attrs = {a.name: helper.get_attribute_value(a) for a in pool.attribute}
+            size = int(attrs["kernel_shape"][0])
+            if spikes != DataType["BINARY"] or list(attrs.get("strides", [])) != [size] * 2 \
+                    or any(attrs.get("pads", [])):
+                raise UserError(f"{pool.name}: an average pool the FINN graph builds takes "
+                                f"spikes with stride = kernel and no padding, not {spikes.name} "
+                                f"with {attrs}")
+            count = f"{pool.output[0]}_spike_count"
+            scale = f"{pool.output[0]}_inverse_area"
+            sum_pool = helper.make_node(
+                "QuantAvgPool2d", [pool.input[0]], [count], domain="qonnx.custom_op.general",
+                name=f"{pool.name}_sum", kernel=size, stride=size, ibits=1,
+                obits=(size * size).bit_length(), signed=0, data_layout="NCHW")
+            model.set_initializer(scale, np.array(2.0 ** power_of_two_exponent(
+                1 / size**2, f"{pool.name}: average pool 1/k^2"), dtype=np.float32))
+            mul = helper.make_node("Mul", [count, scale], [pool.output[0]],
+                                   name=f"{pool.name}_scale")
+            index = list(model.graph.node).index(pool)
+            model.graph.node.remove(pool)
+            model.graph.node.insert(index, mul)
+            model.graph.node.insert(index, sum_pool)
+            changed = True
+        if changed:
+            model = model.transform(InferShapes()).transform(InferDataTypes())
+        return model, False
+
+
+class SumPoolsInHLS(Transformation):
+    """FINN Pool layers that sum (Function QuantAvgPool, from AveragePoolToSumPool) prefer
+    Pool_hls: the project's Pool_rtl is a max pool of spikes (an OR)."""
+
+    def apply(self, model):
+        for node in model.get_nodes_by_op_type("Pool"):
+            if getCustomOp(node).get_nodeattr("Function") == "QuantAvgPool":
+                getCustomOp(node).set_nodeattr("preferred_impl_style", "hls")
+        return model, False

@@ -22,7 +22,11 @@ from common.runs import EXPORT_DIR, VERIFICATION
 from export.finn_graph import check_hw_graph, write_hw_graph
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
-from model.layers import WITHOUT_AVERAGE_POOL, refuse_unbuildable, without_average_pool
+from model.layers import (
+    WITH_POWER_OF_TWO_AVERAGE_POOL,
+    refuse_unbuildable,
+    with_power_of_two_average_pool,
+)
 from quant_training.trained_run import TrainedRun, add_run_arguments
 
 
@@ -47,8 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     report = verify_graph(graph, model, spec, images, data.test.labels[index])
     write_json(out / VERIFICATION, {"graph": graph.name, **report})
     refuse_unbuildable(spec.weight_layers, f"{graph} is written and verified "
-                       f"(verification.json), but the FINN hardware graph", without_average_pool,
-                       WITHOUT_AVERAGE_POOL)
+                       f"(verification.json), but the FINN hardware graph",
+                       with_power_of_two_average_pool, WITH_POWER_OF_TWO_AVERAGE_POOL)
     hw_graph = write_hw_graph(graph)
     if spec.kind == "snn":
         report["hw_graph"] = {"graph": hw_graph.name,

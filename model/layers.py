@@ -109,6 +109,16 @@ def without_average_pool(layer: Layer) -> bool:
 WITHOUT_AVERAGE_POOL = "convs of any kernel, stride and padding, max pools of any size and fcs"
 
 
+def with_power_of_two_average_pool(layer: Layer) -> bool:
+    """What the FINN hardware graph builds: every conv geometry, max pools, average pools of
+    spikes whose k is a power of two (the spike count times 2^-2log2(k), a shift), fcs."""
+    return without_average_pool(layer) or layer.pool.size & (layer.pool.size - 1) == 0
+
+
+WITH_POWER_OF_TWO_AVERAGE_POOL = ("convs of any kernel, stride and padding, max pools of any "
+                                  "size, average pools of spikes of size 2, 4, 8, .. and fcs")
+
+
 def refuse_unbuildable(layers: tuple[Layer, ...], backend: str,
                        builds: Callable[[Layer], bool], allowed: str) -> None:
     """One line naming the first layer `backend` cannot build, and what it builds."""

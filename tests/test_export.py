@@ -204,7 +204,8 @@ def test_bad_export_and_fpga_inputs(tmp_path, tiny_run):
         fpga_main([str(stale)])
 
 
-@pytest.mark.parametrize("layers", ["conv4k5p0,maxpool3,conv8k5p0,fc16", "conv4s2,conv8s2,fc16"])
+@pytest.mark.parametrize("layers", ["conv4k5p0,maxpool3,conv8k5p0,fc16", "conv4s2,conv8s2,fc16",
+                                    "conv4k5p0,avgpool2,conv8,avgpool2,fc16"])
 def test_kernels_strides_paddings_and_pools_export_bit_exact_to_finn(tmp_path, mnist_small,
                                                                      layers):
     from export.finn_graph import check_hw_graph, write_hw_graph
@@ -217,20 +218,21 @@ def test_kernels_strides_paddings_and_pools_export_bit_exact_to_finn(tmp_path, m
     report = verify_graph(path, model, spec, images, labels)
     assert report["passed"] and report["spikes_bit_exact"] and report["membranes_bit_exact"]
     hw = check_hw_graph(write_hw_graph(path), model, spec, images)
-    assert hw["passed"] and hw["spikes_bit_exact"] and hw["logits_exact"]
+    assert hw["passed"] and hw["spikes_bit_exact"] and hw["logits_exact"] and hw["hw_spikes"] > 0
 
 
-def test_an_average_pool_is_refused_by_finn_and_nir_in_one_line(tmp_path, data_dir):
+def test_an_average_pool_finn_cannot_shift_is_refused_by_finn_and_nir_in_one_line(tmp_path,
+                                                                                 data_dir):
     from export.nir_export import check_exportable
 
-    spec = ModelSpec(layers="conv4k5p0,avgpool2,fc16", timesteps=2, weight_bits=4)
+    spec = ModelSpec(layers="conv4k5p0,avgpool3,fc16", timesteps=2, weight_bits=4)
     run = tmp_path / "avg"
     save_checkpoint(run / "best.pt", spec, tiny_model(spec),
                     train_config=TrainConfig(limit=600).to_dict(), epoch=1)
     with pytest.raises(UserError, match=r"written and verified \(verification.json\), but the "
                                         r"FINN hardware graph cannot build layer conv1 "
-                                        r"\(conv4k5s1p0\+avgpool2\)"):
+                                        r"\(conv4k5s1p0\+avgpool3\)"):
         export_main([str(run), "--data-dir", str(data_dir), "--images", "1"])
-    assert json.loads((run / "export" / "verification.json").read_text())["passed"]
+    assert json.loads((run / "export" / "verification.json").read_text())["images"] == 1
     with pytest.raises(UserError, match=r"NIR export cannot build layer conv1"):
         check_exportable(spec)
