@@ -46,7 +46,7 @@ help:
 	@echo "make hls [RUN=...] [HLS_IMAGES=20]  HLS C++ project + bit-exact C simulation -> <run>/hls/"
 	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
-	@echo "make study [GRID=smoke|cpu|full|<file.toml>]  one trained, profiled and costed network"
+	@echo "make study [GRID=smoke|cpu|seeds|full|<file.toml>]  one trained, profiled and costed network"
 	@echo "                           per configuration, on Ray (local, or RAY_ADDRESS=host:port)"
 	@echo "                           -> reports/study/runs/<name>/ (done trials are skipped)"
 	@echo "    CPUS_PER_TRIAL=1 GPUS_PER_TRIAL=<fraction, default 0.25 with a GPU> STUDY_DIR"

@@ -148,7 +148,7 @@ def test_bad_grid_file_is_one_line_naming_file_and_key(tmp_path, text, words):
 def test_unknown_grid_and_unreachable_cluster_are_one_line_and_write_nothing(tmp_path):
     result = study("--grid", "huge", "--study-dir", str(tmp_path / "s"))
     assert result.returncode == 2
-    assert "GRID='huge' is not a known grid; known: cpu, full, smoke" in result.stderr
+    assert "GRID='huge' is not a known grid; known: cpu, full, seeds, smoke" in result.stderr
     port = free_port()  # nothing listens there
     result = subprocess.run(
         [sys.executable, "-m", "study.run", "--grid", "smoke", "--study-dir",
