@@ -1,9 +1,13 @@
 """FINN's own estimates (runs/<name>/fpga/<part>/summary.json, from `make fpga-estimate`)
 set beside the analytic model of hw_model.fpga at the same part, clock and target.
 
-Energy from FINN's resource counts uses the same (assumed) power constants as hw_model.fpga:
-    P = P_static(part) + f_clk (LUT c_lut + BRAM18 c_bram + DSP c_dsp),
-    E = P / FINN's throughput (the sustained rate), and P x latency (a single inference).
+Energy from FINN's resource counts uses the same (assumed) power constants and the same
+fixed-rate definition as hw_model.fpga, at the rate R = min(target, FINN's throughput):
+    E = P_static(part) / R + sum over layers of FINN's cycles per inference x
+        (LUT c_lut + BRAM18 c_bram + DSP c_dsp),
+every BRAM18 of a layer charged in each busy cycle (FINN's reports give no memory shapes, so
+this dynamic part is an upper bound beside the analytic one); beside it P_static / FINN's
+throughput + the same dynamic part (the sustained rate).
 Layers FINN could not estimate (float operations) are counted in `unestimated_layers`.
 Cycles per timestep (the throughput) compare the slowest per-step layer of each; the analytic
 latency has no padding, sliding-window and pooling stages, so it is shorter than FINN's.
@@ -19,6 +23,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from common.runs import RTLSIM_DIR, SUMMARY, SYNTH_DIR
 from hw_model import fpga
@@ -49,9 +55,8 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
         config = fpga.Config(part, clock_mhz, finn["target_fps"])
         analytic = fpga.evaluate(w, config, table)
         totals = finn["totals"]
-        power_w = table.v(f"{part}_static_power") + clock_mhz * 1e-6 * (
-            totals["lut"] * table.v("lut_power") + totals["bram18"] * table.v("bram18_power")
-            + totals["dsp"] * table.v("dsp_power"))
+        static_w = table.v(f"{part}_static_power")
+        dynamic_pj = finn_dynamic_energy_pj(finn["layers"], table)
         latency_ns = finn["latency_per_inference_us"] * 1e3
         analytic_lut = float(analytic.resources["lut"].sum())
         analytic_step_cycles = float(max(h.step_cycles
@@ -64,8 +69,11 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             "weight_bits": w.weight_bits, "state_bits": w.state_bits,
             "accuracy_pct": w.accuracy_pct, "target": TARGET, "config": config.label(),
             "estimator": ESTIMATOR,
-            "energy_pj": power_w * 1e12 / finn["throughput_inferences_per_s"],
-            "single_inference_energy_pj": power_w * latency_ns * 1e3,
+            "energy_pj": static_w * 1e12 / min(finn["target_fps"] or np.inf,
+                                               finn["throughput_inferences_per_s"]) + dynamic_pj,
+            "sustained_rate_energy_pj": static_w * 1e12 / finn["throughput_inferences_per_s"]
+            + dynamic_pj,
+            "single_inference_energy_pj": static_w * latency_ns * 1e3 + dynamic_pj,
             "latency_ns": latency_ns, "lut": totals["lut"], "bram18": totals["bram18"],
             "dsp": totals["dsp"], "fits_part": finn["fits"],
             "unestimated_layers": len(finn["float_layers"]),
@@ -83,6 +91,15 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             **measured(run_dir(w) / "fpga" / finn["part"], finn, analytic_lut,
                        analytic_cycles)})
     return rows
+
+
+def finn_dynamic_energy_pj(layers: list[dict], table: Table) -> float:
+    """Each layer's cycles per inference x its resources x their constants (hw_model.fpga);
+    a layer FINN did not estimate (lut None) counts its BRAM18 and DSP only."""
+    column = {r: np.array([layer[r] or 0.0 for layer in layers]) for r in ("lut", "bram18", "dsp")}
+    cycles = np.array([layer["cycles_per_inference"] for layer in layers], dtype=float)
+    return float(fpga.dynamic_energy_pj(cycles, column["lut"], column["bram18"], column["dsp"],
+                                        table).sum())
 
 
 def measured(part_dir: Path, finn: dict, analytic_lut: float,

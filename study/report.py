@@ -146,7 +146,8 @@ def hw_name(target: str, config) -> str:
 
 def cost_table(trials: list[tuple[str, Workload]]) -> pd.DataFrame:
     """Per trial and hardware: hw_model's summary row at the target's default configuration,
-    energy per inference in uJ (FPGA: at the sustained rate), latency per inference in us."""
+    energy per inference in uJ (FPGA: at its configuration's fixed rate), latency per
+    inference in us."""
     tables = {t: load_target_table(t) for t in TARGETS}
     configs = {t: target_configs(t, tables[t], sweep=False) for t in TARGETS}
     hw = {c.label(): hw_name(t, c) for t in TARGETS for c in configs[t]}
@@ -397,9 +398,10 @@ def header_lines(command: str, rows: pd.DataFrame, configs: pd.DataFrame,
         "IMC at SpikeSim's operating point in three activity modes: `event-array` (default: only "
         "the crossbar arrays follow the measured activity), `dense` (SpikeSim: every PE cycle of "
         "every timestep, blind to sparsity) and `event` (OPTIMISTIC: arrays, ADCs and periphery "
-        "follow the activity). FPGA energy per inference is at the sustained rate of its "
-        "configuration (power x inference interval, ASSUMED power constants); power x latency, one "
-        "inference through an idle pipeline, is `single_inference_energy_uj` in summary.csv. "
+        "follow the activity). FPGA energy per inference is at the fixed rate of its "
+        "configuration: static power / rate + the dynamic energy of the work (busy cycles x "
+        "resources, ASSUMED power constants); static power x latency + the same dynamic energy, "
+        "one inference through an idle pipeline, is `single_inference_energy_uj` in summary.csv. "
         "Latency columns use each target's default configuration.", ""]
 
 
