@@ -5,16 +5,20 @@ from pathlib import Path
 from types import ModuleType
 
 from common.errors import UserError, check_choice
-from hw_model import digital, fpga, imc
+from hw_model import digital, fpga, imc, loihi
 from hw_model.constants import TABLES, Table, load_table
 
-TARGETS: dict[str, ModuleType] = {"digital": digital, "imc": imc, "fpga": fpga}
-TargetConfig = digital.Config | imc.Config | fpga.Config  # one hardware configuration
+TARGETS: dict[str, ModuleType] = {"digital": digital, "imc": imc, "fpga": fpga,
+                                  "loihi": loihi}
+# one hardware configuration
+TargetConfig = digital.Config | imc.Config | fpga.Config | loihi.Config
 ESTIMATORS = {
     "digital": "analytic: Horowitz ISSCC 2014 45 nm op and SRAM energies, Lemaire-style traffic",
     "imc": "analytic: SpikeSim (Moitra et al., TCAD 2023) RRAM crossbar constants, 65 nm",
     "fpga": "analytic: FINN-R MVAU formulas (finn-plus 1.6.1) + LIF layer and stage models, "
             "ASSUMED power",
+    "loihi": "analytic: Davies et al. (IEEE Micro 2018) Loihi Table 2 pre-silicon per-event "
+             "energies and times, 14 nm, 0.75 V; no static power",
 }
 
 

@@ -4,11 +4,11 @@ from hand_profiles import conv_layer, linear_layer, profile, step
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hw_model import digital, fpga, imc
+from hw_model import digital, fpga, imc, loihi
 from hw_model.targets import load_target_table
 from hw_model.workload import from_profile
 
-TABLES = {name: load_target_table(name) for name in ("digital", "imc", "fpga")}
+TABLES = {name: load_target_table(name) for name in ("digital", "imc", "fpga", "loihi")}
 counts = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
@@ -28,8 +28,8 @@ def workloads(draw):
 
 
 CONFIGS = {"digital": digital.Config(64, 16, 400.0), "imc": imc.Config(128, 6, "event", 250.0),
-           "fpga": fpga.Config("xczu7ev", 200.0, 1000.0)}
-MODULES = {"digital": digital, "imc": imc, "fpga": fpga}
+           "fpga": fpga.Config("xczu7ev", 200.0, 1000.0), "loihi": loihi.Config(2.0)}
+MODULES = {"digital": digital, "imc": imc, "fpga": fpga, "loihi": loihi}
 
 
 @settings(max_examples=40, deadline=None)
@@ -50,7 +50,7 @@ def test_energy_never_decreases_when_synaptic_operations_increase(p, extra):
                     for layer in p["layers"]],
                    [[{**s, "synops": s["synops"] + extra, "weight_reads": s["weight_reads"] + extra}
                      for s in layer["per_timestep"]] for layer in p["layers"]])
-    for name in ("digital", "imc"):
+    for name in ("digital", "imc", "loihi"):
         base = MODULES[name].evaluate(from_profile(p), CONFIGS[name], TABLES[name])
         busier = MODULES[name].evaluate(from_profile(more), CONFIGS[name], TABLES[name])
         assert busier.total_energy_pj.sum() >= base.total_energy_pj.sum()

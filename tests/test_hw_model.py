@@ -8,7 +8,7 @@ import pytest
 from hand_profiles import conv_layer, linear_layer, profile, step
 
 from common.errors import UserError
-from hw_model import digital, fpga, imc
+from hw_model import digital, fpga, imc, loihi
 from hw_model.constants import load_table
 from hw_model.report import main as report_main
 from hw_model.targets import load_target_table, parse_targets
@@ -17,6 +17,7 @@ from hw_model.workload import from_profile
 DIGITAL = load_target_table("digital")
 IMC = load_target_table("imc")
 FPGA = load_target_table("fpga")
+LOIHI = load_target_table("loihi")
 
 
 def workload(layers, steps, **kw):
@@ -179,7 +180,7 @@ def test_imc_counts_positions_before_pooling():
 
 
 def test_every_departure_states_why_source_and_factor():
-    for module in (digital, imc, fpga):
+    for module in (digital, imc, fpga, loihi):
         assert module.ANCHOR and module.DEPARTURES
         for departure in module.DEPARTURES:
             assert all(vars(departure).values()), departure
@@ -291,6 +292,59 @@ def test_fpga_energy_at_t1_is_below_t5_at_every_swept_rate_on_the_committed_prof
         assert energy[1] <= energy[5], config.label()
 
 
+# ---- loihi --------------------------------------------------------------------------------
+
+def test_loihi_energy_time_and_area_of_two_linear_layers_by_hand():
+    """fc1 64 -> 32 LIF, fc2 32 -> 10 readout, spikes in, T = 2, one core each (32 and 10
+    neurons; 8,192 and 1,280 weight bits), one tile. Per step: 5 spikes into fc1 reach 160
+    synapses, 3 fire; 3 into fc2 reach 30. Table 2 at 0.75 V: 23.6 pJ per synaptic op,
+    81 / 52 pJ per active / inactive update, 1.7 pJ + 1 hop x (3.0 + 4.0) / 2 pJ per message;
+    times 3.5 ns, 8.4 / 5.3 ns; barrier 113 ns at one tile; T + L - 1 = 3 steps."""
+    layers = [linear_layer("fc1", 64, 32), linear_layer("fc2", 32, 10, neuron="readout")]
+    steps = [step(input_events=5, synops=160, output_events=3, neuron_updates=32),
+             step(input_events=3, synops=30, neuron_updates=10)]
+    costs = loihi.evaluate(workload(layers, [[steps[0]] * 2, [steps[1]] * 2]),
+                           loihi.Config(1.0), LOIHI)
+    per_step = {"synaptic": 190 * 23.6, "neuron": 3 * 81 + 29 * 52 + 10 * 52,
+                "routing": (5 + 3) * (1.7 + 3.5)}
+    for part, pj in per_step.items():
+        assert costs.energy_pj[part].sum() == pytest.approx(2 * pj), part
+    fc1_core_ns = 160 * 3.5 + 3 * 8.4 + 29 * 5.3
+    assert costs.inference_latency_ns == pytest.approx(3 * (fc1_core_ns + 113))
+    assert costs.area_mm2.tolist() == [60 / 128, 60 / 128]
+
+
+def test_loihi_sends_non_binary_inputs_as_bit_planes_once_for_a_held_layer():
+    """An 8-bit input layer computed once (direct encoding): 4 nonzero pixels of 64, each
+    reaching 32 synapses, as 8 spike planes at t = 1 only: 4 x 32 x 8 ops, 4 x 8 messages."""
+    layers = [linear_layer("fc1", 64, 32, binary_input=False, input_bits=8, computed_once=True),
+              linear_layer("fc2", 32, 10, neuron="readout")]
+    held = step(input_events=4, dense_macs=64 * 32, neuron_updates=32)
+    costs = loihi.evaluate(workload(layers, [[held, held], [step(neuron_updates=10)] * 2]),
+                           loihi.Config(1.0), LOIHI)
+    fc1 = costs.energy_pj["synaptic"][:2]  # rows: fc1 t=1, t=2
+    assert fc1.tolist() == pytest.approx([4 * 32 * 8 * 23.6, 0.0])
+    assert costs.energy_pj["routing"][:2].tolist() == pytest.approx([4 * 8 * 5.2, 0.0])
+
+
+def test_loihi_refuses_what_one_chip_cannot_hold_in_one_line():
+    cases = [(linear_layer("fc1", 64, 32, weight_bits=32), "32-bit weights; Loihi holds 1-9"),
+             (linear_layer("fc1", 5000, 32), "fan-in 5000 > the 4096 input axons"),
+             (linear_layer("fc1", 64, 200_000), r"needs 196 Loihi cores \(fc1 196\); one chip "
+                                                r"has 128")]
+    for layer, message in cases:
+        with pytest.raises(UserError, match=message):
+            loihi.evaluate(workload([layer], [[step()]]), loihi.Config(1.0), LOIHI)
+
+
+def test_a_loihi_table_lacking_a_constant_is_one_line(tmp_path):
+    text = (Path(loihi.__file__).parent / "tables" / "loihi.toml").read_text()
+    path = tmp_path / "loihi.toml"
+    path.write_text(text.replace("[synaptic_op]", "[synaptic_opx]"))
+    with pytest.raises(UserError, match=r"lacks constant\(s\) \['synaptic_op'\]"):
+        load_table(path, loihi.REQUIRED)
+
+
 # ---- tables, targets, report ----------------------------------------------------------------
 
 def test_bad_technology_tables_give_clear_errors(tmp_path):
@@ -311,12 +365,12 @@ def test_bad_technology_tables_give_clear_errors(tmp_path):
     with pytest.raises(UserError, match="is not valid TOML"):
         load_table(path)
     with pytest.raises(UserError,
-                       match="target='gpu' is not supported; allowed: digital, imc, fpga"):
+                       match="target='gpu' is not supported; allowed: digital, imc, fpga, loihi"):
         parse_targets("imc,gpu")
 
 
 def test_every_shipped_constant_cites_a_source():
-    for name in ("digital", "imc", "fpga"):
+    for name in ("digital", "imc", "fpga", "loihi"):
         for key, constant in load_target_table(name).items():
             assert len(constant.source) > 10 and constant.unit, (name, key)
 
@@ -333,7 +387,7 @@ def test_report_runs_on_the_example_profiles(tmp_path, capsys):
 
     summary = pd.read_csv(out / "summary.csv")
     assert (summary["energy_pj"] > 0).all() and (summary["latency_ns"] > 0).all()
-    assert set(summary["target"]) == {"digital", "imc", "fpga"}
+    assert set(summary["target"]) == {"digital", "imc", "fpga", "loihi"}
     text = (out / "README.md").read_text()
     assert re.search(r"^\| run +\| +timesteps +\|", text, re.MULTILINE) and "SNN vs ANN" in text
     with pytest.raises(UserError, match="no profile at"):

@@ -55,7 +55,7 @@ def test_smoke_grid_trains_profiles_and_costs_every_trial(smoke):
         assert trial.trial["grid"] == "smoke"
         assert trial.metrics["train_config"]["limit"] == 1000
         assert 0 <= trial.metrics["test_accuracy_pct"] <= 100
-        assert set(trial.costs["target"]) == {"digital", "imc", "fpga"}
+        assert set(trial.costs["target"]) == {"digital", "imc", "fpga", "loihi"}
         assert (trial.costs["energy_pj"] > 0).all()
         assert json.loads(trial.profile_path.read_text())["run"] == trial.name
         assert (root / "runs" / trial.name / "best.pt").is_file()  # checkpoints stay in runs/

@@ -104,10 +104,10 @@ def test_seeds_aggregate_to_mean_and_std(study):
     summary = pd.read_csv(study / "summary.csv")
     rows = summary[(summary["timesteps"] == 10) & (summary["weight_bits"] == 4)
                    & (summary["kind"] == "snn")]
-    assert len(rows) == 5  # digital, three IMC modes, FPGA
+    assert len(rows) == 6  # digital, three IMC modes, FPGA, Loihi
     assert rows["n"].eq(2).all()
-    assert rows["test_accuracy_pct"].tolist() == pytest.approx([mean] * 5)
-    assert rows["test_accuracy_pct_std"].tolist() == pytest.approx([std] * 5)
+    assert rows["test_accuracy_pct"].tolist() == pytest.approx([mean] * 6)
+    assert rows["test_accuracy_pct_std"].tolist() == pytest.approx([std] * 6)
     single = summary[(summary["timesteps"] == 20) & (summary["kind"] == "snn")]
     assert single["n"].eq(1).all() and single["test_accuracy_pct_std"].isna().all()
     readme = (study / "README.md").read_text()
@@ -138,7 +138,7 @@ def test_costs_are_recomputed_per_target_and_mode(study):
     assert ann.loc["fpga", "energy_uj"] == pytest.approx(fpga["energy_pj"] * 1e-6)
     assert ann.loc["fpga", "lut"] == pytest.approx(fpga["lut"])
     assert set(summary["hw"]) == {"digital", "imc event-array", "imc dense",
-                                  "imc event (optimistic)", "fpga"}
+                                  "imc event (optimistic)", "fpga", "loihi"}
     snn = pd.read_csv(study / "trials.csv").set_index("trial").loc[RUNS[3]]
     assert snn["synops_per_image"] == pytest.approx(2237943.86, rel=1e-6)
     assert snn["spikes_per_image"] == pytest.approx(8610.97, rel=1e-5)
@@ -156,7 +156,7 @@ def test_recommendations_rest_on_numbers(study):
     readme = (study / "README.md").read_text()
     recs = readme.split("## Recommendations")[1].split("\n## ")[0]
     lines = [line for line in recs.splitlines() if line.startswith("- ")]
-    assert len(lines) == 5 + 3 + 5  # energy per hardware, latency per target, SNN vs ANN
+    assert len(lines) == 6 + 4 + 6  # energy per hardware, latency per target, SNN vs ANN
     assert [line for line in recs.splitlines() if line.startswith("###")] == ["### MNIST"]
     assert all(" uJ" in line or " us " in line for line in lines)
 
