@@ -112,7 +112,8 @@ WITHOUT_AVERAGE_POOL = "convs of any kernel, stride and padding, max pools of an
 def with_power_of_two_average_pool(layer: Layer) -> bool:
     """What the FINN hardware graph builds: every conv geometry, max pools, average pools of
     spikes whose k is a power of two (the spike count times 2^-2log2(k), a shift), fcs."""
-    return without_average_pool(layer) or layer.pool.size & (layer.pool.size - 1) == 0
+    pool = layer.pool
+    return without_average_pool(layer) or (pool is not None and pool.size & (pool.size - 1) == 0)
 
 
 WITH_POWER_OF_TWO_AVERAGE_POOL = ("convs of any kernel, stride and padding, max pools of any "
@@ -143,12 +144,12 @@ def lower(spec: ModelSpec) -> tuple[Layer, ...]:
     lowered = []
     for index, layer in enumerate(layers):
         first = index == 0
-        before = layers[index - 1] if index else None
-        counts = (before is not None and before.pool is not None and before.pool.kind == "avg"
+        pooled_by = layers[index - 1].pool if index else None
+        counts = (pooled_by is not None and pooled_by.kind == "avg"
                   and spec.pool == "after_neuron")
         binary = snn and not counts and (not first or spec.encoding == "rate")
         once = snn and first and spec.encoding == "direct"
-        bits = (1 if binary else (before.pool.size ** 2).bit_length() if counts and before.pool
+        bits = (1 if binary else (pooled_by.size ** 2).bit_length() if counts and pooled_by
                 else spec.input_bits if first else spec.weight_bits)
         lowered.append(replace(layer, binary_input=binary, input_bits=bits, computed_once=once))
     return tuple(lowered)
