@@ -18,7 +18,7 @@ PATHS = $(call opt,RUNS_DIR,--runs-dir) $(call opt,DATA_DIR,--data-dir)
 FPGA = $(call opt,FPGA_PART,--part) $(call opt,CLK_NS,--clock-ns)
 
 .PHONY: help setup qat eval profile export fpga-estimate fpga-build fpga-rtlsim fpga-synth hls \
-	report sweep study \
+	report sweep cost-check study \
 	study-report bench test \
 	nir docker-build docker-run clean-venv
 
@@ -44,8 +44,10 @@ help:
 	@echo "make fpga-synth [RUN=...] [FPGA_PART=...]  every RTL layer synthesized with yosys"
 	@echo "                           -> <run>/fpga/<part>/synth/"
 	@echo "make hls [RUN=...] [HLS_IMAGES=20]  HLS C++ project + bit-exact C simulation -> <run>/hls/"
-	@echo "make report [TARGETS=digital,imc,fpga]  energy/area/latency report -> reports/hw/"
+	@echo "make report [TARGETS=digital,imc,fpga,loihi]  energy/area/latency report -> reports/hw/"
 	@echo "make sweep                 the same plus a hardware-parameter sweep -> reports/hw_sweep/"
+	@echo "make cost-check            each cost model against its external references"
+	@echo "                           -> reports/hw_validation.md"
 	@echo "make study [GRID=smoke|cpu|seeds|full|<file.toml>]  one trained, profiled and costed network"
 	@echo "                           per configuration, on Ray (local, or RAY_ADDRESS=host:port)"
 	@echo "                           -> reports/study/runs/<name>/ (done trials are skipped)"
@@ -112,6 +114,9 @@ report: setup
 
 sweep: setup
 	$(PY) -m hw_model.report $(call opt,RUNS_DIR,--runs-dir) $(call opt,TARGETS,--targets) --sweep
+
+cost-check: setup
+	$(PY) -m hw_model.validate --out reports/hw_validation.md
 
 study: setup
 	$(PY) -m study.run $(call opt,GRID,--grid) $(call opt,STUDY_DIR,--study-dir) \
