@@ -1,8 +1,11 @@
-"""The study report's figures (matplotlib, Agg, PNG), drawn from its aggregated tables: one line
-per configuration variant (dataset, kind, weight / state bits, encoding, reset) over T, error
-bars = std over seeds, the ANN (no T) as a horizontal line per bit width."""
+"""The study's figures (matplotlib, Agg, PNG), one question and one dataset each, drawn from its
+aggregated tables at the page width of the paper (A4, 2 cm margins) with every text at the
+body's size, so they print readable at 100 % width; legends sit below the panels, never on
+the data. Lines: SNN configurations over T, error bars = std over seeds; the ANN (no T) as a
+band (mean +- std over seeds) or a dashed line, in its weight width's colour."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -17,31 +20,59 @@ from hw_model.plots import pareto_front
 
 VARIANT = ["dataset", "kind", "weight_bits", "state_bits", "encoding", "reset"]
 FIRING = "firing_rate_pct_"
+PAGE_WIDTH_IN = 6.7  # A4 (8.27 in) less 2 x 2 cm margins
+FONT_PT = 10  # the paper's body text
+PANEL_HEIGHT_IN = 2.3
+LEGEND_ROW_IN = 0.22
+BITS_COLOUR = {2: "tab:orange", 4: "tab:blue", 8: "tab:red", 32: "tab:gray"}
+MARKERS = "osD^v"
+matplotlib.rcParams.update({key: FONT_PT for key in (
+    "font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
+    "legend.fontsize", "figure.titlesize")})
 
 
 def variant_label(row) -> str:
-    """A line's legend label, e.g. 'mnist SNN w4 s8 direct subtract' or 'mnist ANN w4'."""
+    """A line's legend label, e.g. 'SNN w4 s8 direct subtract' or 'ANN w4'."""
     if row["kind"] == "ann":
-        return f"{row['dataset']} ANN w{row['weight_bits']}"
-    return (f"{row['dataset']} SNN w{row['weight_bits']} s{row['state_bits']} {row['encoding']} "
-            f"{row['reset']}")
+        return f"ANN w{row['weight_bits']}"
+    return f"SNN w{row['weight_bits']} s{row['state_bits']} {row['encoding']} {row['reset']}"
+
+
+def _style(row, index: int) -> dict:
+    return {"color": BITS_COLOUR.get(int(row["weight_bits"]), "black"),
+            "marker": MARKERS[index % len(MARKERS)]}
+
+
+def _grid(names: list[str], columns: int = 3):
+    """Panels in rows of `columns` at page width; unused cells hidden."""
+    columns = min(columns, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(PAGE_WIDTH_IN, rows * PANEL_HEIGHT_IN),
+                             squeeze=False)
+    cells = list(axes.flat)
+    for ax in cells[len(names):]:
+        ax.set_visible(False)
+    return fig, dict(zip(names, cells, strict=False))
 
 
 def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    """One legend for all panels, below them, then the file (atomically)."""
+    handles, labels = {}, []
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    legend_rows = math.ceil(len(labels) / 2)
+    height = fig.get_figheight()
+    fig.set_figheight(height + legend_rows * LEGEND_ROW_IN + 0.1)
+    bottom = (legend_rows * LEGEND_ROW_IN + 0.1) / fig.get_figheight()
+    if labels:
+        fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=2,
+                   frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, bottom, 1, 1), pad=0.3)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=200, format="png"))
     plt.close(fig)
-
-
-def _panels(names: list[str], title: str):
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
-    fig.suptitle(title)
-    return fig, dict(zip(names, axes[0], strict=True))
-
-
-def _legend(ax) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
 
 
 def _scale(ax, axis: str, values) -> None:
@@ -65,61 +96,61 @@ def _t_axis(ax, timesteps) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _lines_vs_t(ax, frame: pd.DataFrame, column: str) -> None:
-    """SNN variants as lines over T with std error bars; each ANN as a dashed horizontal line;
-    the value axis log-scaled when it spans a decade."""
-    for _, group in frame[frame["kind"] == "snn"].groupby(VARIANT):
+def _lines_vs_t(ax, frame: pd.DataFrame, column: str, ann_band: bool = False) -> None:
+    """SNN variants as lines over T with std error bars; each ANN as a dashed line (or a band
+    of mean +- std) in its bit width's colour; the value axis log-scaled over a decade."""
+    for index, (_, group) in enumerate(frame[frame["kind"] == "snn"].groupby(VARIANT)):
         group = group.sort_values("timesteps")
         ax.errorbar(group["timesteps"], group[column], yerr=group[f"{column}_std"].fillna(0),
-                    marker="o", capsize=3, label=variant_label(group.iloc[0]))
+                    capsize=3, label=variant_label(group.iloc[0]), **_style(group.iloc[0], index))
     for _, ann in frame[frame["kind"] == "ann"].iterrows():
-        ax.axhline(ann[column], ls="--", color="gray", label=f"{variant_label(ann)} (no T)")
+        colour = _style(ann, 0)["color"]
+        ax.axhline(ann[column], ls="--", color=colour, label=f"{variant_label(ann)} (no T)")
+        spread = ann.get(f"{column}_std")
+        if ann_band and pd.notna(spread):
+            ax.axhspan(ann[column] - spread, ann[column] + spread, color=colour, alpha=0.15)
     snn = frame.loc[frame["kind"] == "snn", "timesteps"]
     if not snn.empty:
         _t_axis(ax, snn)
     _scale(ax, "y", frame[column])
-    _legend(ax)
 
 
 def accuracy_vs_timesteps(configs: pd.DataFrame, path: Path) -> None:
-    fig, axes = _panels(["accuracy"], "test accuracy vs timesteps (mean ± std over seeds)")
+    """Test accuracy vs T per bit width, the ANN twin as a band of mean +- std over seeds."""
+    fig, axes = _grid(["accuracy"], columns=1)
     ax = axes["accuracy"]
-    _lines_vs_t(ax, configs, "test_accuracy_pct")
+    _lines_vs_t(ax, configs, "test_accuracy_pct", ann_band=True)
     ax.set(xlabel="timesteps T", ylabel="test accuracy [%]")
     _save(fig, path)
 
 
 def cost_vs_timesteps(summary: pd.DataFrame, column: str, label: str, path: Path) -> None:
-    """`column` (energy_uj or latency_us) vs T, one panel per hardware in `summary`."""
+    """`column` (energy_uj or latency_us) vs T, one panel per hardware, ANN dashed."""
     hws = list(summary.sort_values("hw")["hw"].unique())
-    fig, axes = _panels(hws, f"{label.split(' [')[0]} vs timesteps (analytic, default "
-                             "configuration; ANN dashed)")
+    fig, axes = _grid(hws)
     for hw, ax in axes.items():
         _lines_vs_t(ax, summary[summary["hw"] == hw], column)
-        ax.set(title=hw, xlabel="timesteps T", ylabel=label)
+        ax.set(title=hw, xlabel="T", ylabel=label if hw == hws[0] else None)
     _save(fig, path)
 
 
 def pareto(summary: pd.DataFrame, path: Path) -> None:
     """Mean accuracy vs mean energy per configuration, per hardware, with the Pareto front."""
     hws = list(summary.sort_values("hw")["hw"].unique())
-    fig, axes = _panels(hws, "test accuracy vs energy per inference (Pareto front per dataset)")
+    fig, axes = _grid(hws)
     for hw, ax in axes.items():
         rows = summary[summary["hw"] == hw]
         for kind, group in rows.groupby("kind"):
-            ax.scatter(group["energy_uj"], group["test_accuracy_pct"], s=18,
-                       marker="o" if kind == "snn" else "s", label=kind.upper())
-            for _, r in group.iterrows():
-                ax.annotate(f"T{r['timesteps']} w{r['weight_bits']}" if kind == "snn"
-                            else f"w{r['weight_bits']}", (r["energy_uj"], r["test_accuracy_pct"]),
-                            fontsize=6, xytext=(3, 2), textcoords="offset points")
-        for dataset, group in rows.groupby("dataset"):
-            front = pareto_front(group, "energy_uj", "test_accuracy_pct")
-            ax.step(front["energy_uj"], front["test_accuracy_pct"], where="post", color="black",
-                    lw=1, label=f"Pareto front {dataset}")
-        ax.set(title=hw, xlabel="energy per inference [uJ]", ylabel="test accuracy [%]")
+            ax.scatter(group["energy_uj"], group["test_accuracy_pct"], s=14,
+                       c=[_style(r, 0)["color"] for _, r in group.iterrows()],
+                       marker="o" if kind == "snn" else "s", label=f"{kind.upper()} (colour: "
+                       "weight bits)")
+        front = pareto_front(rows, "energy_uj", "test_accuracy_pct")
+        ax.step(front["energy_uj"], front["test_accuracy_pct"], where="post", color="black",
+                lw=1, label="Pareto front")
+        ax.set(title=hw, xlabel="energy [uJ]",
+               ylabel="test accuracy [%]" if hw == hws[0] else None)
         _scale(ax, "x", rows["energy_uj"])
-        _legend(ax)
     _save(fig, path)
 
 
@@ -127,11 +158,11 @@ def firing_rate_vs_timesteps(configs: pd.DataFrame, layers: list[str], path: Pat
     """Spikes per neuron per timestep of each LIF layer, and of all LIF neurons, vs T."""
     panels = {column[len(FIRING):]: column for column in layers}
     panels["all LIF neurons"] = "mean_firing_rate_pct"
-    fig, axes = _panels(list(panels), "firing rate vs timesteps (measured, test set)")
+    fig, axes = _grid(list(panels), columns=2)
     snn = configs[configs["kind"] == "snn"]
     for name, ax in axes.items():
         _lines_vs_t(ax, snn, panels[name])
-        ax.set(title=name, xlabel="timesteps T", ylabel="spikes per neuron per timestep [%]")
+        ax.set(title=name, xlabel="T", ylabel="firing rate [%]")
     _save(fig, path)
 
 
@@ -139,22 +170,18 @@ def break_even(be: pd.DataFrame, band: tuple[float, float], path: Path) -> None:
     """SNN/ANN energy (same weight bits) vs spikes per synapse, per hardware, with the published
     break-even range (Dampfhoffer et al. 2023) shaded."""
     hws = list(be.sort_values("hw")["hw"].unique()) or ["no SNN configuration"]
-    fig, axes = _panels(hws, "SNN / ANN energy per inference vs activity (< 1: the SNN pays off)")
+    fig, axes = _grid(hws)
     for hw, ax in axes.items():
         rows = be[(be["hw"] == hw) & be["snn_over_ann_energy"].notna()]
-        for _, group in rows.groupby(VARIANT):
+        for index, (_, group) in enumerate(rows.groupby(VARIANT)):
             group = group.sort_values("spikes_per_synapse")
-            ax.plot(group["spikes_per_synapse"], group["snn_over_ann_energy"], "o-",
-                    label=variant_label(group.iloc[0]))
-            for _, r in group.iterrows():
-                ax.annotate(f"T{r['timesteps']}", (r["spikes_per_synapse"],
-                                                   r["snn_over_ann_energy"]),
-                            fontsize=6, xytext=(3, 2), textcoords="offset points")
+            ax.plot(group["spikes_per_synapse"], group["snn_over_ann_energy"], "-",
+                    label=variant_label(group.iloc[0]), **_style(group.iloc[0], index))
         ax.axhline(1.0, color="black", lw=1, ls="--", label="break-even (ratio 1)")
-        ax.axvspan(*band, color="tab:orange", alpha=0.15,
-                   label=f"Dampfhoffer et al. 2023: {band[0]}-{band[1]}")
-        ax.set(title=hw, xlabel="spikes per synapse per inference", ylabel="SNN / ANN energy")
+        ax.axvspan(*band, color="tab:green", alpha=0.12,
+                   label=f"Dampfhoffer et al. 2023: {band[0]}-{band[1]} spikes/synapse")
+        ax.set(title=hw, xlabel="spikes / synapse",
+               ylabel="SNN / ANN energy" if hw == hws[0] else None)
         _scale(ax, "x", [*rows["spikes_per_synapse"], *band])
         _scale(ax, "y", [*rows["snn_over_ann_energy"], 1.0])
-        _legend(ax)
     _save(fig, path)

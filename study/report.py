@@ -219,15 +219,41 @@ def write_outputs(study: Path, command: str, rows: pd.DataFrame, costs: pd.DataF
                         "departures": [vars(d) for d in TARGETS[t].DEPARTURES]} for t in TARGETS},
         "summary": _records(summary), "break_even": _records(be), "pareto": _records(front),
         "recommendations": recs})
-    plots.accuracy_vs_timesteps(configs, study / "accuracy_vs_T.png")
-    plots.cost_vs_timesteps(summary, "energy_uj", "energy per inference [uJ]",
-                            study / "energy_vs_T.png")
-    plots.cost_vs_timesteps(summary[summary["hw"].isin(default_hw(summary))], "latency_us",
-                            "latency per inference [us]", study / "latency_vs_T.png")
-    plots.pareto(summary, study / "pareto.png")
-    plots.firing_rate_vs_timesteps(configs, firing, study / "firing_rate_vs_T.png")
-    plots.break_even(be, DAMPFHOFFER[1:], study / "break_even.png")
+    for dataset in datasets(configs):
+        write_figures(study, dataset, configs[configs["dataset"] == dataset],
+                      summary[summary["dataset"] == dataset], be[be["dataset"] == dataset],
+                      firing, default_hw(summary))
     write_text(study / "README.md", readme(command, rows, configs, summary, be, front, recs))
+
+
+def write_figures(study: Path, dataset: str, configs: pd.DataFrame, summary: pd.DataFrame,
+                  be: pd.DataFrame, firing: list[str], latency_hw: list[str]) -> None:
+    """One dataset's figures (PLOTS), each answering one question."""
+    def path(name: str) -> Path:
+        return study / figure_file(name, dataset)
+
+    plots.accuracy_vs_timesteps(configs, path("accuracy_vs_T"))
+    plots.cost_vs_timesteps(summary, "energy_uj", "energy per inference [uJ]",
+                            path("energy_vs_T"))
+    plots.cost_vs_timesteps(summary[summary["hw"].isin(latency_hw)], "latency_us",
+                            "latency per inference [us]", path("latency_vs_T"))
+    plots.pareto(summary, path("pareto"))
+    plots.firing_rate_vs_timesteps(configs, firing, path("firing_rate_vs_T"))
+    plots.break_even(be, DAMPFHOFFER[1:], path("break_even"))
+
+
+def datasets(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame["dataset"].unique())
+
+
+def figure_file(name: str, dataset: str) -> str:
+    """A figure's file: one per question (PLOTS) and dataset."""
+    return f"{name}_{dataset}.png"
+
+
+def figure_lines(name: str, frame: pd.DataFrame) -> list[str]:
+    """The markdown embedding figure `name` for each dataset in `frame`."""
+    return [f"![{name} {d}]({figure_file(name, d)})" for d in datasets(frame)] + [""]
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -350,7 +376,8 @@ def readme(command: str, rows: pd.DataFrame, configs: pd.DataFrame, summary: pd.
                 "## Files", "", "`trials.csv` (one row per trial, excluded ones included), "
                 "`summary.csv` (per configuration and hardware: mean and `_std` over seeds, n, "
                 "grids, trials), `report.json` (the same with sources and model assumptions), "
-                "plots: " + ", ".join(f"`{name}.png`" for name in PLOTS) + "."])
+                "plots, one per question and dataset: " + ", ".join(
+                    f"`{figure_file(name, '<dataset>')}`" for name in PLOTS) + "."])
     return "\n".join(lines) + "\n"
 
 
@@ -450,7 +477,7 @@ def accuracy_lines(configs: pd.DataFrame) -> list[str]:
     columns = list(_config_cells(configs.iloc[0], with_t=False)) + ts + ["ANN (no T)", "grid(s)"]
     return ["## Accuracy vs T", "", "Test accuracy [%], mean ± std over seeds (n), per weight "
             "and state bit width (measured, metrics.json).", "", _table(records, columns), "",
-            "![accuracy_vs_T](accuracy_vs_T.png)", ""]
+            *figure_lines("accuracy_vs_T", configs)]
 
 
 def cost_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
@@ -460,8 +487,8 @@ def cost_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
             "Per configuration, means over its seeds: energy per inference [uJ] on each hardware "
             "(IMC mode named), latency per inference [us] per target, FPGA LUT and BRAM18 (the "
             "xc7z020 default). The ANN has no T: the plots draw it as a horizontal line per bit "
-            "width.", "", _table(records), "", "![energy_vs_T](energy_vs_T.png)", "",
-            "![latency_vs_T](latency_vs_T.png)", ""]
+            "width.", "", _table(records), "", *figure_lines("energy_vs_T", configs),
+            *figure_lines("latency_vs_T", configs)]
 
 
 def pareto_lines(front: pd.DataFrame) -> list[str]:
@@ -471,7 +498,7 @@ def pareto_lines(front: pd.DataFrame) -> list[str]:
     return ["## Accuracy-energy Pareto front", "",
             "Per hardware and dataset, the configurations that no other beats in both mean test "
             "accuracy and mean energy per inference (cheapest first).", "", _table(records), "",
-            "![pareto](pareto.png)", ""]
+            *figure_lines("pareto", front)]
 
 
 def firing_lines(configs: pd.DataFrame) -> list[str]:
@@ -485,7 +512,7 @@ def firing_lines(configs: pd.DataFrame) -> list[str]:
             "Spikes per neuron per timestep of each LIF layer (named by its weight layer), in %, "
             "test-set means (profile.json), mean over seeds; `all LIF neurons` = all spikes / "
             "(all LIF neurons x T), which the large convolutional layers dominate.", "",
-            _table(records), "", "![firing_rate_vs_T](firing_rate_vs_T.png)", ""]
+            _table(records), "", *figure_lines("firing_rate_vs_T", configs)]
 
 
 def bits_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
@@ -524,7 +551,7 @@ def break_even_lines(be: pd.DataFrame, configs: pd.DataFrame) -> list[str]:
             "", _table(records), "", "Where the break-even (SNN/ANN energy = 1) lies in our data:",
             "", *_where_lines(be), "", "Against published break-evens:", "",
             *_published_lines(configs[configs["kind"] == "snn"]), "",
-            "![break_even](break_even.png)", ""]
+            *figure_lines("break_even", be)]
 
 
 def _where_lines(be: pd.DataFrame) -> list[str]:

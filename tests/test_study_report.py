@@ -146,10 +146,16 @@ def test_costs_are_recomputed_per_target_and_mode(study):
     assert snn["spikes_per_synapse"] == pytest.approx(2237943.8618 / (3276800 + 802816 + 2560))
 
 
-def test_plots_are_png(study):
+def test_plots_are_png_one_per_question_and_dataset_at_page_width(study):
+    from PIL import Image
+
     for name in PLOTS:
-        data = (study / f"{name}.png").read_bytes()
-        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000, name
+        for dataset in ("mnist",):  # the fixture's only dataset
+            path = study / f"{name}_{dataset}.png"
+            assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), path
+            width_px, _ = Image.open(path).size
+            assert width_px == round(6.7 * 200), path  # A4 text width at 200 dpi
+            assert f"]({path.name})" in (study / "README.md").read_text()
 
 
 def test_recommendations_rest_on_numbers(study):
