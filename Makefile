@@ -19,7 +19,7 @@ FPGA = $(call opt,FPGA_PART,--part) $(call opt,CLK_NS,--clock-ns)
 
 .PHONY: help setup qat eval profile export fpga-estimate fpga-build fpga-rtlsim fpga-synth hls \
 	report sweep cost-check study \
-	study-report bench test \
+	study-report paper bench test \
 	nir docker-build docker-run clean-venv
 
 help:
@@ -53,6 +53,8 @@ help:
 	@echo "                           -> reports/study/runs/<name>/ (done trials are skipped)"
 	@echo "    CPUS_PER_TRIAL=1 GPUS_PER_TRIAL=<fraction, default 0.25 with a GPU> STUDY_DIR"
 	@echo "make study-report          the study's report from committed results -> reports/study/"
+	@echo "make paper                 the research report from committed results"
+	@echo "                           -> reports/study/paper.pdf (and paper.typ)"
 	@echo "make bench [BENCH_DEVICE=cpu|cuda]  speed vs snnTorch/SpikingJelly, step-graph"
 	@echo "                           runtimes, hw-model sweep -> reports/bench/"
 	@echo "make test                  run the test suite (minutes on 2 CPU cores)"
@@ -125,6 +127,9 @@ study: setup
 
 study-report: setup
 	$(PY) -m study.report $(call opt,STUDY_DIR,--study-dir)
+
+paper: setup
+	$(PY) -m study.paper $(call opt,STUDY_DIR,--study-dir)
 
 bench: setup
 	$(PY) -m benchmarks.speed $(call opt,BENCH_DEVICE,--device) --out reports/bench

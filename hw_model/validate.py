@@ -1,7 +1,7 @@
 """Each cost model against an external reference on the same work (`python -m hw_model.validate`).
 
     python -m hw_model.validate                       # prints the table
-    python -m hw_model.validate --out reports/hw_validation.md
+    python -m hw_model.validate --out reports/hw_validation.md   # and its .csv twin
 
 One line per comparison: the model, what is compared, our number, the reference, the unit,
 the error (ours / reference - 1) and where the reference comes from (tables/references.toml,
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.atomic import write_text
+from common.atomic import write_text, write_with
 from common.errors import run_cli
 from common.profile import COUNT_FIELDS
 from hw_model import fpga, imc, loihi
@@ -207,12 +207,16 @@ def markdown(table: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m hw_model.validate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=None, help="also write the table to this markdown file")
+    p.add_argument("--out", default=None,
+                   help="also write the table to this markdown file and a .csv beside it")
     args = p.parse_args(argv)
-    text = markdown(validation_table())
+    table = validation_table()
+    text = markdown(table)
     print(text)
     if args.out:
-        write_text(Path(args.out), text)
+        out = Path(args.out)
+        write_text(out, text)
+        write_with(out.with_suffix(".csv"), lambda tmp: table.to_csv(tmp, index=False))
 
 
 if __name__ == "__main__":
