@@ -102,14 +102,14 @@ def esc(text: str) -> str:
     return "".join("\\" + c if c in "\\*_#$@<>[]`~/=+-" else c for c in str(text))
 
 
-def pm(src: Sources, label: str, row: dict) -> str:
-    """Accuracy 'mean +- std (n)' from summary.csv (std only with two or more seeds)."""
+def pm(src: Sources, label: str, row: dict, unit: str = "") -> str:
+    """Accuracy 'mean +- std<unit> (n = seeds)' from summary.csv (std with two or more)."""
     n = int(read_value(SUMMARY, row, "n"))
     mean = src.cite(f"{label}: test accuracy", SUMMARY, row, "test_accuracy_pct", ".2f")
     if n < 2:
-        return f"{mean} (n = 1)"
+        return f"{mean}{unit} (n = 1)"
     std = src.cite(f"{label}: std over seeds", SUMMARY, row, "test_accuracy_pct_std", ".2f")
-    return f"{mean} ± {std} (n = {n})"
+    return f"{mean} ± {std}{unit} (n = {n})"
 
 
 def table(header: list[str], rows: list[list[str]], inset: str = "3pt") -> str:
@@ -231,17 +231,32 @@ def validation_figure(src: Sources) -> str:
             "<tab:validation>")
 
 
+def cheaper_timesteps(src: Sources, hw: str) -> list[int]:
+    """The T at which the 4-bit SNN costs less energy on `hw` than the 4-bit ANN (ties,
+    within hw_model.report.TIE, are not cheaper)."""
+    ann = read_value(SUMMARY, src.row("ann", 1, 4, hw), "energy_uj")
+    return [t for t in SNN_T
+            if read_value(SUMMARY, src.row("snn", t, 4, hw), "energy_uj") < ann * (1 - TIE)]
+
+
+def verdict_summary(src: Sources) -> str:
+    """The verdicts in one sentence, for the abstract."""
+    parts = []
+    for hw, name in TARGETS:
+        ts = cheaper_timesteps(src, hw)
+        parts.append(f"{esc(name)} at " + (", ".join(f"T = {t}" for t in ts) if ts else "no T"))
+    return "; ".join(parts)
+
+
 def verdict_lines(src: Sources) -> list[str]:
-    """Per target: the T at which the 4-bit SNN costs less energy than the 4-bit ANN."""
+    """Per target: the T at which the 4-bit SNN pays off, with its accuracy there."""
     lines = []
     summary = pd.read_csv(ROOT / SUMMARY)
     for hw, name in TARGETS:
-        ann = read_value(SUMMARY, src.row("ann", 1, 4, hw), "energy_uj")
-        cheaper = [t for t in SNN_T if read_value(SUMMARY, src.row("snn", t, 4, hw),
-                                                  "energy_uj") < ann * (1 - TIE)]
+        cheaper = cheaper_timesteps(src, hw)
         config = summary.loc[summary["hw"] == hw, "config"].iloc[0]
-        accuracy = [pm(src, f"SNN T={t} w4", src.row("snn", t, 4)) for t in cheaper]
-        where = ", ".join(f"T = {t} ({a} %)" for t, a in zip(cheaper, accuracy, strict=True))
+        accuracy = [pm(src, f"SNN T={t} w4", src.row("snn", t, 4), " %") for t in cheaper]
+        where = ", ".join(f"T = {t} ({a})" for t, a in zip(cheaper, accuracy, strict=True))
         lines.append(f"- *{esc(name)}* (`{config}`): " + (
             f"the SNN pays off at {where}" if cheaper else "the SNN does not pay off at any T "
             "run"))
@@ -264,9 +279,9 @@ def build(study: Path = STUDY_DIR) -> Sources:
                     ["totals", "estimated_layers", "lut"], None, ",.0f")
     finn_luts = src.cite("RTL: FINN's LUT estimate", f"{RTL}/synth.json",
                          ["totals", "estimated_layers", "lut_estimate"], None, ",.0f")
-    t4 = pm(src, "SNN T=4 w4", src.row("snn", 4, 4))
-    ann = pm(src, "ANN w4", src.row("ann", 1, 4))
-    t1 = pm(src, "SNN T=1 w4", src.row("snn", 1, 4))
+    t4 = pm(src, "SNN T=4 w4", src.row("snn", 4, 4), " %")
+    ann = pm(src, "ANN w4", src.row("ann", 1, 4), " %")
+    t1 = pm(src, "SNN T=1 w4", src.row("snn", 1, 4), " %")
     sections = [
         include("preamble"),
         "#align(center)[#text(14pt, weight: \"bold\")[Quantized spiking CNNs per timestep: "
@@ -275,12 +290,11 @@ def build(study: Path = STUDY_DIR) -> Sources:
         f"*Abstract.* We train quantized spiking CNNs (4-bit weights, 8-bit fixed-point "
         f"membranes, leaky integrate-and-fire neurons) on MNIST at T = 1, 2, 4 and 10 with "
         f"model selection on a validation split and several seeds, and cost every trained "
-        f"network on four hardware models. At T = 4 the SNN reaches {t4} % test accuracy, "
-        f"against {ann} % for its 4-bit ANN twin; at T = 1 it reaches {t1} %. Whether the "
-        "SNN pays off depends on the hardware: it is cheaper than the ANN on the digital "
-        "accelerator and Loihi models up to T = 4 and more, on the SpikeSim-style crossbar "
-        "only at low T, and on the FPGA model only at T = 1. The FPGA design was simulated "
-        "and synthesized as RTL, so its cycle counts are measured.",
+        f"network on four hardware models. At T = 4 the SNN reaches {t4} test accuracy, "
+        f"against {ann} for its 4-bit ANN twin; at T = 1 it reaches {t1}. Whether the "
+        "SNN pays off (less modelled energy per inference than the ANN) depends on the "
+        f"hardware: {verdict_summary(src)}. The FPGA design was simulated and synthesized as "
+        "RTL, so its cycle counts are measured; energies are modelled.",
         include("introduction"),
         "= Method and architecture",
         f"The network is conv32 - maxpool - conv64 - maxpool - fc256 - fc10 with a LIF neuron "

@@ -75,15 +75,15 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _scale(ax, axis: str, values) -> None:
-    """Log scale with plain tick labels (1, 2, 5 per decade) when the values span a decade."""
+def _scale(ax, axis: str, values, subs: tuple[float, ...] = (1.0, 2.0, 5.0)) -> None:
+    """Log scale with plain tick labels (at `subs` per decade) when the values span a decade."""
     values = pd.Series(values, dtype=float).dropna()
     values = values[values > 0]
     if values.empty or values.max() < 10 * values.min():
         return
     getattr(ax, f"set_{axis}scale")("log")
     target = getattr(ax, f"{axis}axis")
-    target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    target.set_major_locator(LogLocator(subs=subs))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
 
@@ -182,6 +182,6 @@ def break_even(be: pd.DataFrame, band: tuple[float, float], path: Path) -> None:
                    label=f"Dampfhoffer et al. 2023: {band[0]}-{band[1]} spikes/synapse")
         ax.set(title=hw, xlabel="spikes / synapse",
                ylabel="SNN / ANN energy" if hw == hws[0] else None)
-        _scale(ax, "x", [*rows["spikes_per_synapse"], *band])
+        _scale(ax, "x", [*rows["spikes_per_synapse"], *band], subs=(1.0,))
         _scale(ax, "y", [*rows["snn_over_ann_energy"], 1.0])
     _save(fig, path)
