@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.errors import UserError
+
 UJ = 1e6  # pJ per uJ
 US = 1e3  # ns per us
 UM2_PER_MM2 = 1e6
@@ -34,6 +36,11 @@ class Costs:
     def total_energy_pj(self) -> np.ndarray:
         """The energy components summed, per row."""
         return functools.reduce(np.add, self.energy_pj.values())
+
+
+class NotMapped(UserError):
+    """A target cannot hold this network (e.g. it needs more cores than the chip has): the
+    report skips the pair and says why in one line, the other targets go on."""
 
 
 @dataclass(frozen=True)

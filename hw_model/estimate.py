@@ -1,15 +1,17 @@
 """Run cost models over workloads and collect tidy tables (units in the column names)."""
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from common.errors import UserError
 from hw_model import fpga
 from hw_model.constants import Table
-from hw_model.costs import Costs
+from hw_model.costs import Costs, NotMapped
 from hw_model.targets import ESTIMATORS, TARGETS, TargetConfig
 from hw_model.workload import Workload
 
@@ -53,13 +55,21 @@ def layer_rows(w: Workload, target: str, config: TargetConfig, costs: Costs) -> 
 
 def estimate(workloads: list[Workload], targets: list[str], tables: Mapping[str, Table],
              configs: Mapping[str, Sequence[TargetConfig]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary per run x target x config, per-layer rows for each target's first config)."""
+    """(summary per run x target x config, per-layer rows for each target's first config).
+    A target that cannot hold a network (NotMapped) is skipped for it, with one line on
+    stderr saying why."""
     summaries, layers = [], []
     for w in workloads:
         for target in targets:
             for i, config in enumerate(configs[target]):
-                costs = TARGETS[target].evaluate(w, config, tables[target])
+                try:
+                    costs = TARGETS[target].evaluate(w, config, tables[target])
+                except NotMapped as err:
+                    print(f"{target}: not estimated: {err}", file=sys.stderr)
+                    break
                 summaries.append(summary_row(w, target, config, costs, tables[target]))
                 if i == 0:
                     layers.append(layer_rows(w, target, config, costs))
+    if not summaries:
+        raise UserError(f"no run could be estimated on {', '.join(targets)} (see above)")
     return pd.DataFrame(summaries), pd.concat(layers, ignore_index=True)

@@ -39,9 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.errors import UserError
 from hw_model.constants import Table
-from hw_model.costs import Costs, Departure
+from hw_model.costs import Costs, Departure, NotMapped
 from hw_model.workload import Workload
 
 NAME = "loihi"
@@ -92,21 +91,21 @@ def sweep_configs(table: Table) -> list[Config]:
 
 
 def layer_cores(w: Workload, table: Table) -> np.ndarray:
-    """Cores per layer (module docstring), after the one-line refusals."""
+    """Cores per layer (module docstring), after the one-line refusals (NotMapped)."""
     layer = w.layer
     for i, name in enumerate(w.layer_names):
         if layer["weight_bits"][i] > table.v("max_weight_bits"):
-            raise UserError(f"run {w.run}: layer {name} has {layer['weight_bits'][i]:g}-bit "
+            raise NotMapped(f"run {w.run}: layer {name} has {layer['weight_bits'][i]:g}-bit "
                             f"weights; Loihi holds 1-{table.v('max_weight_bits'):g}-bit weights")
         if layer["fan_in"][i] > table.v("input_axons_per_core"):
-            raise UserError(f"run {w.run}: layer {name} has fan-in {layer['fan_in'][i]:g} > "
+            raise NotMapped(f"run {w.run}: layer {name} has fan-in {layer['fan_in'][i]:g} > "
                             f"the {table.v('input_axons_per_core'):g} input axons of a Loihi core")
     cores = np.maximum(np.ceil(layer["neurons"] / table.v("neurons_per_core")),
                        np.ceil(layer["connections"] * layer["weight_bits"]
                                / table.v("synapse_memory_per_core")))
     if cores.sum() > table.v("cores_per_chip"):
         per_layer = ", ".join(f"{n} {c:g}" for n, c in zip(w.layer_names, cores, strict=True))
-        raise UserError(f"run {w.run} needs {cores.sum():g} Loihi cores ({per_layer}); one chip "
+        raise NotMapped(f"run {w.run} needs {cores.sum():g} Loihi cores ({per_layer}); one chip "
                         f"has {table.v('cores_per_chip'):g}, multi-chip systems are not modelled")
     return cores
 

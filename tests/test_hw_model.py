@@ -337,6 +337,22 @@ def test_loihi_refuses_what_one_chip_cannot_hold_in_one_line():
             loihi.evaluate(workload([layer], [[step()]]), loihi.Config(1.0), LOIHI)
 
 
+def test_a_network_loihi_cannot_hold_is_skipped_there_and_said_so(capsys):
+    """The report goes on with the other targets (a float run, a network of 200 cores)."""
+    from hw_model.estimate import estimate
+
+    float_run = workload([linear_layer("fc1", 64, 32, weight_bits=32)], [[step()]])
+    tables = {"digital": load_target_table("digital"), "loihi": LOIHI}
+    configs = {t: [module.default_configs(tables[t])[0]] for t, module in
+               (("digital", digital), ("loihi", loihi))}
+    summary, _ = estimate([float_run], ["digital", "loihi"], tables, configs)
+    assert set(summary["target"]) == {"digital"}
+    assert "loihi: not estimated: run hand: layer fc1 has 32-bit weights" in (
+        capsys.readouterr().err)
+    with pytest.raises(UserError, match="no run could be estimated on loihi"):
+        estimate([float_run], ["loihi"], tables, configs)
+
+
 def test_a_loihi_table_lacking_a_constant_is_one_line(tmp_path):
     text = (Path(loihi.__file__).parent / "tables" / "loihi.toml").read_text()
     path = tmp_path / "loihi.toml"
