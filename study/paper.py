@@ -17,6 +17,7 @@ import argparse
 import json
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from study.report import figure_file
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_DIR = Path("reports/study")
 SUMMARY = "reports/study/summary.csv"
+TRIALS = "reports/study/trials.csv"
 ORIGINAL = "study/original_study.toml"
 SPEED = "reports/bench/speed_cpu.json"
 RTL = "reports/runs/snn_mnist_T4_w4_s8_direct_seed0/rtl_fifos_2026-12-02"
@@ -323,9 +325,16 @@ def build(study: Path = STUDY_DIR) -> Sources:
     sections.append(sources_section(src))
     text = "\n\n".join(sections) + "\n"
     write_text(study / "paper.typ", text)
-    write_with(study / "paper.pdf", lambda tmp: Path(tmp).write_bytes(
-        typst.compile(str(study / "paper.typ"), root=str(study))))
+    write_with(study / "paper.pdf", lambda tmp: Path(tmp).write_bytes(typst.compile(
+        str(study / "paper.typ"), root=str(study), ignore_system_fonts=True,
+        timestamp=newest_result())))
     return src
+
+
+def newest_result() -> datetime:
+    """The PDF's date: when its newest trial finished (the same inputs, the same bytes)."""
+    finished = pd.read_csv(ROOT / TRIALS)["finished_utc"].dropna()
+    return datetime.fromisoformat(max(finished))
 
 
 def include(part: str) -> str:
