@@ -55,9 +55,10 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
         config = fpga.Config(part, clock_mhz, finn["target_fps"])
         analytic = fpga.evaluate(w, config, table)
         totals = finn["totals"]
-        static_w = table.v(f"{part}_static_power")
-        dynamic_pj = finn_dynamic_energy_pj(finn["layers"], table)
         latency_ns = finn["latency_per_inference_us"] * 1e3
+        energies = fpga.per_inference_energy_pj(
+            table.v(f"{part}_static_power"), finn_dynamic_energy_pj(finn["layers"], table),
+            finn["target_fps"], 1e9 / finn["throughput_inferences_per_s"], latency_ns)
         analytic_lut = float(analytic.resources["lut"].sum())
         analytic_step_cycles = float(max(h.step_cycles
                                          for h in fpga.layer_hardware(w, config, table)))
@@ -69,11 +70,7 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
             "weight_bits": w.weight_bits, "state_bits": w.state_bits,
             "accuracy_pct": w.accuracy_pct, "target": TARGET, "config": config.label(),
             "estimator": ESTIMATOR,
-            "energy_pj": static_w * 1e12 / min(finn["target_fps"] or np.inf,
-                                               finn["throughput_inferences_per_s"]) + dynamic_pj,
-            "sustained_rate_energy_pj": static_w * 1e12 / finn["throughput_inferences_per_s"]
-            + dynamic_pj,
-            "single_inference_energy_pj": static_w * latency_ns * 1e3 + dynamic_pj,
+            **energies,
             "latency_ns": latency_ns, "lut": totals["lut"], "bram18": totals["bram18"],
             "dsp": totals["dsp"], "fits_part": finn["fits"],
             "unestimated_layers": len(finn["float_layers"]),

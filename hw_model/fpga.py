@@ -44,7 +44,8 @@ spike sparsity does not shorten its busy cycles). Two named figures stand beside
 same E_dyn: P_static x the inference interval (the design flat out,
 `sustained_rate_energy_pj`) and P_static x latency (one inference through an otherwise idle
 pipeline, `single_inference_energy_pj`). These are fabric figures: measured
-FINN designs on a PYNQ-Z2 board (xc7z020) draw 1.67-1.75 W in all (BOARD_POWER_W).
+FINN designs on a PYNQ-Z2 board (xc7z020) draw 1.67-1.75 W in all (MLPerf Tiny v0.7, FINN
+submissions, EEMBC EnergyRunner).
 
 Measured against the RTL design (2026-12-02; `make fpga-rtlsim` / `make fpga-synth` of the
 T=4, 4-bit seed network on the xczu7ev at 250 MHz, 50,000 inferences/s; reports/runs/
@@ -75,9 +76,6 @@ LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT = 2, 3  # ASSUMPTIONS, see the module docstrin
 # keeps its weights inside the layer (internal_embedded), in LUTs when <= 128 words deep.
 MAX_WEIGHT_STREAM_BITS = 8191
 MAX_ACC_BITS = 32
-# Board power for scale, not a model input: MLPerf Tiny v0.7 inference results (FINN
-# submissions, EEMBC EnergyRunner), PYNQ-Z2 board running FINN designs.
-BOARD_POWER_W = (1.67, 1.75)
 ANCHOR = ("FINN-R (Blott et al., TRETS 2018) as finn-plus 1.6.1 implements it: MVAU LUT, "
           "BRAM18 and cycle formulas (equal to finn-plus's own estimates on a grid, tested)")
 DEPARTURES = (
@@ -198,20 +196,18 @@ def lif_word_bits(pe: int, state_bits: int, held_bits: int) -> list[int]:
     return [pe * state_bits] + ([pe * held_bits] if held_bits else [])
 
 
+def lif_block_memories(neurons: int, pe: int, state_bits: int, held_bits: int = 0,
+                       ram_style: str = "auto") -> list[tuple[float, int]]:
+    """(depth, width) of each of the layer's memories that sits in BRAM (none in LUTRAM)."""
+    if not lif_in_bram(neurons, pe, ram_style):
+        return []
+    return [(neurons / pe, width) for width in lif_word_bits(pe, state_bits, held_bits)]
+
+
 def lif_bram18(neurons: int, pe: int, state_bits: int, held_bits: int = 0,
                ram_style: str = "auto") -> int:
-    if not lif_in_bram(neurons, pe, ram_style):
-        return 0
-    return sum(memory_bram18(neurons / pe, width)
-               for width in lif_word_bits(pe, state_bits, held_bits))
-
-
-def lif_bram18_per_read(neurons: int, pe: int, state_bits: int, held_bits: int = 0,
-                        ram_style: str = "auto") -> int:
-    if not lif_in_bram(neurons, pe, ram_style):
-        return 0
-    return sum(bram18_per_read(neurons / pe, width)
-               for width in lif_word_bits(pe, state_bits, held_bits))
+    return sum(memory_bram18(*memory) for memory in lif_block_memories(
+        neurons, pe, state_bits, held_bits, ram_style))
 
 
 def lif_datapath_luts(state_bits: int, x_bits: int, round_shift: int) -> int:
@@ -329,8 +325,9 @@ def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardw
             every_step.append(math.ceil(neurons / lif_pe))
             acc_bits = wb + ab + math.ceil(math.log2(mw))
             held_bits = acc_bits if once else 0  # the LIF holds its current and replays it
-            bram += lif_bram18(neurons, lif_pe, s, held_bits)
-            bram_read += lif_bram18_per_read(neurons, lif_pe, s, held_bits)
+            memories = lif_block_memories(neurons, lif_pe, s, held_bits)
+            bram += sum(memory_bram18(*memory) for memory in memories)
+            bram_read += sum(bram18_per_read(*memory) for memory in memories)
             lut += lif_luts(neurons, lif_pe, s, acc_bits + LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT,
                             steps, held_bits)
         if layer["kernel"][i] > 1:
@@ -365,14 +362,14 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     bram_read = np.array([h.bram18_per_read for h in hw], dtype=float)
     static_w = table.v(f"{config.part}_static_power")
     static_share = lut / lut.sum()  # static power shared out by LUTs, for the layer rows
-    sustained_per_s = 1e9 / interval_ns
-    rate_per_s = min(config.target_fps or sustained_per_s, sustained_per_s)
+    rate_per_s = fixed_rate_per_s(config.target_fps, interval_ns)
     active_steps = np.where(w.layer["computed_once"], 1, w.timesteps)
     energy = {"static": np.where(active, static_w * static_share[rows] * 1e12 / rate_per_s
                                  / active_steps[rows], 0.0),
               "dynamic": dynamic_energy_pj(cycles, lut[rows], bram_read[rows], dsp[rows],
                                            table)}
-    dynamic_pj = float(energy["dynamic"].sum())
+    beside = per_inference_energy_pj(static_w, float(energy["dynamic"].sum()), config.target_fps,
+                                     interval_ns, latency_ns)
     return Costs(
         energy_pj=energy, cycles=cycles, latency_ns=cycles * ns_per_cycle(config.clock_mhz),
         inference_latency_ns=latency_ns,
@@ -382,9 +379,26 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
                    "simd": np.array([h.simd for h in hw], dtype=float)},
         per_inference={"rate_inferences_per_s": rate_per_s,
                        "meets_target_rate": rate_per_s >= (config.target_fps or 0) * (1 - 1e-9),
-                       "sustained_rate_energy_pj": static_w * interval_ns * 1e3 + dynamic_pj,
-                       "single_inference_energy_pj": static_w * latency_ns * 1e3 + dynamic_pj,
+                       "sustained_rate_energy_pj": beside["sustained_rate_energy_pj"],
+                       "single_inference_energy_pj": beside["single_inference_energy_pj"],
                        "inference_interval_ns": interval_ns})
+
+
+def fixed_rate_per_s(target_fps: float | None, interval_ns: float) -> float:
+    """The rate R energy is charged at: the target, or the design's sustained rate when it has
+    none or cannot reach it."""
+    sustained_per_s = 1e9 / interval_ns
+    return min(target_fps or sustained_per_s, sustained_per_s)
+
+
+def per_inference_energy_pj(static_w: float, dynamic_pj: float, target_fps: float | None,
+                            interval_ns: float, latency_ns: float) -> dict[str, float]:
+    """Energy per inference at the fixed rate (P_static / R + E_dyn), flat out (P_static x the
+    interval + E_dyn) and through an idle pipeline (P_static x latency + E_dyn)."""
+    return {"energy_pj": static_w * 1e12 / fixed_rate_per_s(target_fps, interval_ns)
+            + dynamic_pj,
+            "sustained_rate_energy_pj": static_w * interval_ns * 1e3 + dynamic_pj,
+            "single_inference_energy_pj": static_w * latency_ns * 1e3 + dynamic_pj}
 
 
 def dynamic_energy_pj(busy_cycles: np.ndarray, lut: np.ndarray, bram18: np.ndarray,
