@@ -11,7 +11,8 @@ time (the graph's batch is 1), T steps per image with the membranes fed back. En
   qonnx            qonnx.core.onnx_exec.execute_onnx, node by node in numpy
   onnxruntime      the graph in standard ONNX operators (step.onnx), CPU provider
 Each engine runs images until `--seconds` have passed (at least one): images/s = images /
-seconds. Every engine's logits are compared with qonnx's on the images qonnx ran.
+seconds. Every engine's read-out logits are compared with qonnx's, exactly, on the images
+both ran (export.lockstep.Comparison).
 Writes step_graph.json.
 """
 from __future__ import annotations
@@ -19,79 +20,71 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from benchmarks.speed import machine
 from common.atomic import write_json
 from common.errors import UserError, check_choice, run_cli
-from export.standard_onnx import standard_path
-from export.step_graph import StepModule, export_graph, state_names
+from export.lockstep import (
+    Comparison,
+    Engine,
+    PyTorchEngine,
+    Trace,
+    input_frames,
+    network_input,
+)
+from export.step_graph import export_graph
+from export.verify import StepGraph
 from model.network import build_model
-from model.quantizers import pixels
 from model.spec import WEIGHT_BITS, ModelSpec
-from model.timesteps import run_timesteps
 
 SEED = 0
 ENGINES = ("pytorch-step", "pytorch-forward", "qonnx", "onnxruntime")
-Engine = Callable[[torch.Tensor], np.ndarray]  # one image [1, C, H, W] -> logits [classes]
 
 
-def engines(model, spec: ModelSpec, graph_path: Path) -> dict[str, Engine]:
-    import onnxruntime as ort
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
+class Forward(Engine):
+    """The network's layer-by-layer forward, all T steps in one call: only the read-out."""
 
-    step_module = StepModule(model)
-    graph = ModelWrapper(str(graph_path))
-    session = ort.InferenceSession(str(standard_path(graph_path)),
-                                   providers=["CPUExecutionProvider"])
-    membranes = state_names(spec)
-    shapes = [graph.get_tensor_shape(f"in_{name}") for name in membranes]
+    name = "pytorch-forward"
 
-    def step_module_step(x: torch.Tensor, states: list) -> tuple[torch.Tensor, list]:
-        logits, *states = step_module(x, *states)
-        return logits, states
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
 
     @torch.no_grad()
-    def pytorch_step(x: torch.Tensor) -> np.ndarray:
-        states = [torch.zeros(shape) for shape in shapes]
-        logits, _ = run_timesteps(step_module_step, [x] * spec.timesteps, states, spec)
-        return logits.numpy()[0]
-
-    @torch.no_grad()
-    def pytorch_forward(x: torch.Tensor) -> np.ndarray:
-        return model(x).numpy()[0]
-
-    def graph_steps(run_step: Callable[[dict], dict]) -> Engine:
-        def step(x: np.ndarray, states: list) -> tuple[np.ndarray, list]:
-            feed = dict(zip((f"in_{n}" for n in membranes), states, strict=True))
-            out = run_step({"x": x, **feed})
-            return out["logits_t"], [out[f"out_{n}"] for n in membranes]
-
-        def run(x: torch.Tensor) -> np.ndarray:
-            states = [np.zeros(s, np.float32) for s in shapes]
-            logits, _ = run_timesteps(step, [x.numpy()] * spec.timesteps, states, spec)
-            return logits[0]
-        return run
-
-    names = [o.name for o in session.get_outputs()]
-    return {"pytorch-step": pytorch_step, "pytorch-forward": pytorch_forward,
-            "qonnx": graph_steps(lambda feed: execute_onnx(graph, feed)),
-            "onnxruntime": graph_steps(
-                lambda feed: dict(zip(names, session.run(None, feed), strict=True)))}
+    def run(self, frames: np.ndarray) -> Trace:
+        logits = self.model(network_input(self.model.spec, frames[:, 0]))
+        return Trace(logits.numpy().astype(np.float64)[:, None])
 
 
-def time_engine(engine: Engine, images: torch.Tensor, seconds: float) -> tuple[float, list]:
-    """Images per second over at least `seconds` (and one image), and the logits."""
-    engine(images[:1])  # warm-up
-    outputs, start = [], time.perf_counter()
-    while not outputs or (time.perf_counter() - start < seconds and len(outputs) < len(images)):
-        outputs.append(engine(images[len(outputs):len(outputs) + 1]))
-    return len(outputs) / (time.perf_counter() - start), outputs
+def engines(model, spec: ModelSpec, graph_path: Path) -> list[Engine]:
+    return [PyTorchEngine(model, "pytorch-step"), Forward(model),
+            StepGraph(graph_path, spec, "qonnx"), StepGraph(graph_path, spec, "onnxruntime")]
+
+
+def time_engine(engine: Engine, frames: np.ndarray, seconds: float) -> tuple[float, Trace]:
+    """Images per second, one image at a time, over at least `seconds` (and one image) after
+    a warm-up image; the logits of the images it ran."""
+    engine.run(frames[:1])
+    traces: list[Trace] = []
+    start = time.perf_counter()
+    while not traces or (time.perf_counter() - start < seconds and len(traces) < len(frames)):
+        traces.append(engine.run(frames[len(traces):len(traces) + 1]))
+    return len(traces) / (time.perf_counter() - start), Trace(
+        np.concatenate([trace.logits for trace in traces]))
+
+
+def compare_read_outs(name: str, trace: Trace, reference: Trace, spec: ModelSpec) -> dict:
+    """The engine's read-out logits against qonnx's on the images both ran, exactly."""
+    images = min(len(trace.logits), len(reference.logits))
+    comparison = Comparison(name, "qonnx", [], spec.timesteps)
+    comparison.add(Trace(reference.logits[:images]).read_out(spec),
+                   Trace(trace.logits[:images]).read_out(spec)
+                   if trace.logits.shape[1] > 1 else Trace(trace.logits[:images]))
+    return comparison.report()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,20 +109,19 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(SEED)
     model = build_model(spec).eval()
     generator = torch.Generator().manual_seed(SEED)
-    images = pixels(torch.randint(0, 256, (args.max_images, 1, 28, 28), dtype=torch.uint8,
-                                  generator=generator))
+    frames = input_frames(spec, torch.randint(0, 256, (args.max_images, 1, 28, 28),
+                                              dtype=torch.uint8, generator=generator))
     with tempfile.TemporaryDirectory() as tmp:
         graph_path = Path(tmp) / "step.qonnx.onnx"
         export_graph(model, spec, graph_path)
-        runs = {name: time_engine(engine, images, args.seconds)
-                for name, engine in engines(model, spec, graph_path).items()}
-    reference = runs["qonnx"][1]
+        runs = {engine.name: time_engine(engine, frames, args.seconds)
+                for engine in engines(model, spec, graph_path)}
     results = []
-    for name, (images_per_s, outputs) in runs.items():
-        compared = min(len(outputs), len(reference))
-        same = all(np.array_equal(a, b) for a, b in zip(outputs[:compared], reference, strict=True))
-        results.append({"engine": name, "images_per_s": images_per_s, "images": len(outputs),
-                        "logits_identical_to_qonnx": same, "images_compared": compared})
+    for name, (images_per_s, trace) in runs.items():
+        check = compare_read_outs(name, trace, runs["qonnx"][1], spec)
+        results.append({"engine": name, "images_per_s": images_per_s,
+                        "images": len(trace.logits), "logits_identical_to_qonnx": check["passed"],
+                        "images_compared": check["images"]})
     report = {"benchmark": "exported step graph inference, batch 1, T steps per image",
               "estimator": f"images / wall seconds over >= {args.seconds} s, after one "
                            "warm-up image", "spec": spec.to_dict(),

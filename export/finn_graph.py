@@ -9,25 +9,23 @@ membranes inside the LIF layers (state memories), integers everywhere:
     global_out  the readout layer's integer accumulator; logits_t = global_out x the
                 `qsnn_output_scale` of the metadata
 
-`check_hw_graph` runs it with qonnx for T timesteps per image, the state memories fed back
-as the hardware keeps them on chip, and compares with PyTorch's `step` on the same frames:
-every LIF layer's spikes and membranes bit for bit at every step, the logits exactly.
+`HardwareGraph` runs it with qonnx one timestep at a time, the state memories fed back as the
+hardware keeps them on chip; `check_hw_graph` compares it with PyTorch's `step` on the same
+frames (export.lockstep): every LIF layer's spikes and membranes bit for bit at every step,
+the logits exactly.
 """
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from common.atomic import write_with
 from export.finn_flow import HW_GRAPH_STEPS, OUTPUT_SCALE_KEY, run_build
-from model.quantizers import PIXEL_SCALE, pixels
+from export.lockstep import PyTorchEngine, StepEngine, StepOut, flat, lockstep
 from model.spec import ModelSpec
-from model.timesteps import FRAME_SEED, input_frames, run_timesteps
 
 
 def hw_graph_path(step_graph: Path) -> Path:
@@ -44,92 +42,47 @@ def write_hw_graph(step_graph: Path) -> Path:
     return path
 
 
-class HardwareGraph:
-    """A hardware graph run one frame (timestep) at a time, its state memories carried."""
+class HardwareGraph(StepEngine):
+    """A hardware graph run one frame (timestep) at a time by qonnx, its state memories
+    carried as the hardware keeps them on chip: a lockstep engine (export.lockstep)."""
 
-    def __init__(self, path: Path) -> None:
+    name = "finn_hw_graph"
+
+    def __init__(self, path: Path, spec: ModelSpec) -> None:
         from qonnx.core.modelwrapper import ModelWrapper
 
         import export.finn_lif  # noqa: F401 (registers the LIF layer with qonnx)
 
+        self.spec = spec
         self.model = ModelWrapper(str(path))
         self.lifs = [n for n in self.model.graph.node if n.op_type.startswith("LIF")]
         self.output_scale = float(self.model.get_metadata_prop(OUTPUT_SCALE_KEY) or 1.0)
-        self.states: dict[str, np.ndarray] = {}
 
-    def start_image(self) -> None:
+    def initial_state(self) -> dict[str, np.ndarray]:
         """Zero membranes: the state memories' initial values."""
-        self.states = {n.input[1]: self.model.get_initializer(n.input[1]) for n in self.lifs}
+        return {n.input[1]: self.model.get_initializer(n.input[1]) for n in self.lifs}
 
-    def step(self, frame: np.ndarray) -> dict:
-        """One timestep: the full execution context (logits_t, spikes, new membranes)."""
+    def step(self, frame: np.ndarray, states: dict) -> tuple[StepOut, dict]:
+        """One timestep on the integer input (pixels p or spikes); spikes and membrane codes
+        from channels-last back to the network's (C, H, W) order."""
         from qonnx.core.onnx_exec import execute_onnx
 
-        context = execute_onnx(self.model, {"global_in": frame, **self.states},
+        feed = frame.astype(np.float32)
+        context = execute_onnx(self.model, {"global_in": feed, **states},
                                return_full_exec_context=True)
-        self.states = {name: context[name] for name in self.states}
-        context["logits_t"] = context["global_out"] * self.output_scale
-        return context
+        states = {name: context[name] for name in states}
+        return StepOut(flat(context["global_out"] * self.output_scale),
+                       [channels_first(context[n.output[0]]) for n in self.lifs],
+                       [channels_first(context[n.input[1]]) for n in self.lifs]), states
 
 
-def check_hw_graph(path: Path, model: nn.Module, spec: ModelSpec, images: Tensor,
-                   engine=None) -> dict:
-    """Compare the hardware graph with PyTorch on `images` (uint8 [N, C, H, W]), or another
-    engine of the same design: an object with `lifs` (the graph's LIF nodes), `start_image()`
-    and `step(frame) -> context` (spikes under each LIF node's output name, `logits_t`, and
-    the membranes under each LIF node's state input if it can show them: else
-    membranes_bit_exact is None)."""
-    model = model.eval().cpu()
-    start = time.perf_counter()
-    graph = engine or HardwareGraph(path)
-    generator = torch.Generator().manual_seed(FRAME_SEED)
-    report = {"images": len(images), "timesteps": spec.timesteps, "lif_layers": len(graph.lifs),
-              "spikes_bit_exact": True,
-              "membranes_bit_exact": True if getattr(graph, "shows_membranes", True) else None,
-              "logits_exact": True,
-              "identical_predictions": 0, "hw_spikes": 0, "first_mismatch": None}
+def channels_first(values: np.ndarray) -> np.ndarray:
+    """One image's [1, H, W, C] map (or [1, N] vector) flattened in (C, H, W) order."""
+    return flat(np.moveaxis(values, -1, 1) if values.ndim == 4 else values)
 
-    def mismatch(key: str, what: str) -> None:
-        report[key] = False
-        report["first_mismatch"] = report["first_mismatch"] or what
 
-    def step(numbered: tuple[int, int, Tensor], states: list) -> tuple[np.ndarray, list]:
-        """PyTorch's step and the hardware graph's, compared; both logits stacked."""
-        index, t, frame = numbered
-        with torch.no_grad():
-            logits, states, spikes = model.step(model.input_current(frame), states)
-        context = graph.step(_graph_input(spec, frame))
-        where = f"at t={t} (image {index})"
-        layers = zip(graph.lifs, spikes, states, strict=True)
-        for layer, (node, s, v) in enumerate(layers, start=1):
-            report["hw_spikes"] += int(context[node.output[0]].sum())
-            if not np.array_equal(_channels_last(s), context[node.output[0]]):
-                mismatch("spikes_bit_exact", f"spikes of LIF layer {layer} differ {where}")
-            if report["membranes_bit_exact"] is not None and not np.array_equal(
-                    _channels_last(v) / spec.state_step, context[node.input[1]]):
-                mismatch("membranes_bit_exact", f"membrane {layer} differs {where}")
-        if not np.array_equal(logits.numpy(), context["logits_t"]):
-            mismatch("logits_exact", f"logits differ {where}")
-        return np.stack([logits.numpy()[0], context["logits_t"][0]]), states
-
-    for index, image in enumerate(images, start=1):
-        graph.start_image()
-        frames = [(index, t, frame) for t, frame in
-                  enumerate(input_frames(spec, pixels(image[None]), generator), start=1)]
-        logits, _ = run_timesteps(step, frames, [None] * len(graph.lifs), spec)
-        report["identical_predictions"] += int(logits[0].argmax() == logits[1].argmax())
-    report["passed"] = all(report[k] is not False for k in (
-        "spikes_bit_exact", "membranes_bit_exact", "logits_exact"))
-    report["seconds"] = time.perf_counter() - start
+def check_hw_graph(path: Path, model: nn.Module, spec: ModelSpec, images: Tensor) -> dict:
+    """The hardware graph against PyTorch on `images` (uint8 [N, C, H, W]): every LIF
+    layer's spikes and membranes bit for bit at every step, the logits exactly."""
+    report, = lockstep(spec, images, [PyTorchEngine(model), HardwareGraph(path, spec)])
     return report
-
-
-def _graph_input(spec: ModelSpec, frame: Tensor) -> np.ndarray:
-    """The hardware graph's input: integer pixels p = x / 2^-8 (direct), or the spikes."""
-    if spec.encoding == "direct":
-        return (frame / PIXEL_SCALE).numpy()
-    return frame.numpy()
-
-
-def _channels_last(tensor: Tensor) -> np.ndarray:
-    return (tensor.permute(0, 2, 3, 1) if tensor.dim() == 4 else tensor).numpy()

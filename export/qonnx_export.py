@@ -6,8 +6,8 @@ Writes runs/<name>/export/: step.qonnx.onnx (SNN: one timestep, membranes as I/O
 ann.qonnx.onnx, the same graph in standard ONNX operators for onnxruntime (step.onnx /
 ann.onnx), the FINN hardware graph (step_hw.onnx: LIF layers with on-chip membranes,
 export/finn_graph.py; what `make fpga-estimate` folds and estimates) and verification.json:
-the step graph and (SNN) the hardware graph each checked against PyTorch. Exits with status
-1 if a check fails.
+the step graph in qonnx against PyTorch, in onnxruntime against qonnx and (SNN) the hardware
+graph against PyTorch (export.lockstep's report each). Exits with status 1 if a check fails.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from common.atomic import write_json
 from common.errors import UserError, run_cli
 from common.runs import EXPORT_DIR, VERIFICATION
 from export.finn_graph import check_hw_graph, write_hw_graph
+from export.lockstep import summary
+from export.standard_onnx import standard_path
 from export.step_graph import export_graph
 from export.verify import VerificationError, verify_graph
 from model.layers import (
@@ -54,26 +56,22 @@ def main(argv: list[str] | None = None) -> None:
                        f"(verification.json), but the FINN hardware graph",
                        with_power_of_two_average_pool, WITH_POWER_OF_TWO_AVERAGE_POOL)
     hw_graph = write_hw_graph(graph)
-    if spec.kind == "snn":
+    hw = spec.kind == "snn"
+    if hw:
         report["hw_graph"] = {"graph": hw_graph.name,
                               **check_hw_graph(hw_graph, model, spec, images)}
     write_json(out / VERIFICATION, {"graph": graph.name, **report})
-    print(f"{graph}: {report['images']} test images x T={report['timesteps']}: "
-          f"membranes bit-exact {report['membranes_bit_exact']}, spikes bit-exact "
-          f"{report['spikes_bit_exact']}, onnxruntime bit-exact {report['onnxruntime_bit_exact']}, "
-          f"max |logit error| {report['max_abs_logit_error']:.2g}, "
-          f"identical predictions {report['identical_predictions']}/{report['images']}, "
-          f"graph accuracy {report['graph_accuracy_pct']:.2f} %", file=sys.stderr)
-    hw = report.get("hw_graph")
+    checks = {"qonnx_vs_pytorch": graph, "onnxruntime_vs_qonnx": standard_path(graph)}
     if hw:
-        print(f"{hw_graph}: FINN hardware graph, {hw['lif_layers']} LIF layers: spikes "
-              f"bit-exact {hw['spikes_bit_exact']}, membranes bit-exact "
-              f"{hw['membranes_bit_exact']}, logits exact {hw['logits_exact']}, identical "
-              f"predictions {hw['identical_predictions']}/{hw['images']}", file=sys.stderr)
-    failed = report if not report["passed"] else hw if hw and not hw["passed"] else None
+        checks["hw_graph"] = hw_graph
+    for key, path in checks.items():
+        print(f"{path}: {summary(report[key])}", file=sys.stderr)
+    failed = next((report[key] for key in checks if not report[key]["passed"]), None)
     if failed:
-        raise VerificationError(f"verification FAILED: {failed['first_mismatch'] or 'logits'}; "
+        raise VerificationError(f"verification FAILED ({failed['engine']} vs "
+                                f"{failed['reference']}): {failed['first_mismatch']}; "
                                 f"see {out / 'verification.json'}")
+
 
 if __name__ == "__main__":
     run_cli(main)

@@ -22,11 +22,12 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
     assert path == hw_graph_path(graph) == tmp_path / "step_hw.onnx"
     report = check_hw_graph(path, model, spec, mnist_small.test.images[:3])
     assert report["passed"], report
-    assert report["lif_layers"] == 3 and report["identical_predictions"] == 3
-    assert report["hw_spikes"] > 0  # the layers fired: the comparison is not vacuous
+    assert len(report["layers"]) == 3 and report["identical_predictions"] == 3
+    assert report["membranes_bit_exact"] and report["max_abs_logit_error"] == 0
+    assert report["engine_spikes_per_image"] > 0  # the layers fired: not vacuous
     from export.finn_graph import HardwareGraph
 
-    hw = HardwareGraph(path)
+    hw = HardwareGraph(path, spec)
     kinds = {node.op_type for node in hw.model.graph.node}
     assert kinds <= {"Transpose", "FMPadding", "ConvolutionInputGenerator", "MVAU", "LIF",
                      "Pool"}, kinds  # no float elementwise layers, no membrane thresholds
@@ -47,7 +48,7 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
 
     unheld = _without_held_input(path, tmp_path / "unheld_hw.onnx")  # the best-fit variant
     if encoding == "direct":
-        assert set(frames_per_inference(HardwareGraph(unheld).model).values()) == {3}
+        assert set(frames_per_inference(HardwareGraph(unheld, spec).model).values()) == {3}
     else:
         assert unheld is None  # nothing held, no variant
 
@@ -61,7 +62,7 @@ def test_hardware_graph_of_a_non_seed_topology_is_bit_exact(tmp_path, mnist_smal
     export_graph(model, spec, graph)
     report = check_hw_graph(write_hw_graph(graph), model, spec, mnist_small.test.images[:3])
     assert report["passed"], report
-    assert report["lif_layers"] == 6 and report["hw_spikes"] > 0
+    assert len(report["layers"]) == 6 and report["engine_spikes_per_image"] > 0
 
 
 def test_a_wrong_shift_in_the_lif_layer_is_caught(tmp_path, mnist_small):
@@ -73,12 +74,12 @@ def test_a_wrong_shift_in_the_lif_layer_is_caught(tmp_path, mnist_small):
     model = tiny_model(spec, mnist_small)
     graph = tmp_path / "step.qonnx.onnx"
     export_graph(model, spec, graph)
-    hw = HardwareGraph(write_hw_graph(graph))
+    hw = HardwareGraph(write_hw_graph(graph), spec)
     op = getCustomOp(hw.lifs[1])
     op.set_nodeattr("leakShift", op.get_nodeattr("leakShift") + 1)  # beta / 2
     hw.model.save(str(tmp_path / "step_hw.onnx"))
     report = check_hw_graph(tmp_path / "step_hw.onnx", model, spec, mnist_small.test.images[:3])
-    assert not report["passed"] and "2" in report["first_mismatch"]
+    assert not report["passed"] and report["first_mismatch"].startswith("membranes of conv2")
 
 
 def test_a_float_membrane_is_refused_in_one_line(tmp_path):

@@ -10,8 +10,8 @@ runs/<name>/fpga/<part>/rtlsim/summary.json and summary.md:
 - check: the test images streamed back to back through the stitched design (export/rtl/
   stitch.py; one input frame per image when the first LIF layer holds its input, else T),
   every LIF layer's output stream watched: its spikes at every timestep and the logits
-  (the design's integer output x the output scale) compared with PyTorch's `step` as
-  export.finn_graph.check_hw_graph compares the hardware graph's numpy execution;
+  (the design's integer output x the output scale) compared with PyTorch's `step` on the
+  same frames (export.lockstep, as the hardware graph's numpy execution is compared);
 - measured cycles: per inference in steady state (the interval between the last output word
   of consecutive images), the first image's latency (first input word accepted -> its last
   output word); per layer, cycles per frame of the layer simulated alone (input always
@@ -32,6 +32,8 @@ import numpy as np
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
 from common.runs import RTLSIM_DIR, SUMMARY
+from export.finn_graph import channels_first
+from export.lockstep import Engine, Trace
 from export.rtl.design import estimate_summary
 
 
@@ -110,53 +112,40 @@ def pack(frame: np.ndarray, op) -> list[int]:
     return npy_to_rtlsim_input(folded, op.get_input_datatype(), op.get_instream_width_padded())
 
 
-class RTLEngine:
-    """The simulated design's results replayed as an engine of check_hw_graph: spikes of
-    every LIF layer and logits per timestep (membranes stay inside the design)."""
+def rtl_trace(spikes: list[np.ndarray], logits: np.ndarray, images: int) -> Trace:
+    """The simulated design's outputs per (image, step) as a lockstep Trace: every LIF
+    layer's spikes (channels-last rows -> (C, H, W) order) and the logits; the membranes
+    stay inside the design."""
+    def per_step(rows: np.ndarray) -> np.ndarray:
+        return np.stack([channels_first(row[None]) for row in rows]).reshape(images, -1,
+                                                                             rows[0].size)
 
-    shows_membranes = False
-
-    def __init__(self, lifs, spikes: list[np.ndarray], logits: np.ndarray,
-                 frames: list[np.ndarray]) -> None:
-        self.lifs, self.spikes, self.logits, self.frames = lifs, spikes, logits, frames
-        self.index = -1
-
-    def start_image(self) -> None:
-        pass
-
-    def step(self, frame: np.ndarray) -> dict:
-        self.index += 1
-        if not np.array_equal(frame, self.frames[self.index]):
-            raise RuntimeError("the check's frames differ from the simulated ones")
-        context = {lif.output[0]: spikes[self.index][None] for lif, spikes in
-                   zip(self.lifs, self.spikes, strict=True)}
-        context["logits_t"] = self.logits[self.index][None]
-        return context
+    return Trace(per_step(logits), [per_step(layer) for layer in spikes])
 
 
-def graph_frames(spec, images) -> list[np.ndarray]:
-    """The hardware graph's input at every (image, timestep), as check_hw_graph draws them."""
-    import torch
+class Replayed(Engine):
+    """Results computed beforehand (the RTL simulation's), replayed as a lockstep engine on
+    the frames they were computed from."""
 
-    from export.finn_graph import _graph_input
-    from model.quantizers import pixels
-    from model.timesteps import FRAME_SEED, input_frames
+    def __init__(self, name: str, trace: Trace, frames: np.ndarray) -> None:
+        self.name, self.trace, self.frames = name, trace, frames
 
-    generator = torch.Generator().manual_seed(FRAME_SEED)
-    return [_graph_input(spec, frame) for image in images
-            for frame in input_frames(spec, pixels(image[None]), generator)]
+    def run(self, frames: np.ndarray) -> Trace:
+        if not np.array_equal(frames, self.frames):
+            raise RuntimeError(f"the check's frames differ from the ones {self.name} ran on")
+        return self.trace
 
 
-def simulate_network(model, stitched, hw, spec, frames: list[np.ndarray], images: int,
-                     held: bool) -> dict:
-    """Stream every image through the design; its LIF spikes and logits per timestep and
-    the measured cycles."""
+def simulate_network(model, stitched, hw, spec, frames: np.ndarray, held: bool) -> dict:
+    """Stream every image's uint8 frames [N, T, C, H, W] through the design; its LIF spikes
+    and logits per timestep (a Trace) and the measured cycles."""
     from qonnx.custom_op.registry import getCustomOp
 
     ops = [getCustomOp(node) for node in model.graph.node]
     first, last = ops[0], ops[-1]
-    steps = spec.timesteps
-    fed = [f for i, f in enumerate(frames) if not held or i % steps == 0]
+    images, steps = frames.shape[:2]
+    fed = [image[t][None].astype(np.float32) for image in frames
+           for t in range(1 if held else steps)]
     words = [w for f in fed for w in pack(np.transpose(f, (0, 2, 3, 1)) if f.ndim == 4 else f,
                                            first)]
     per_frame = int(np.prod(last.get_folded_output_shape()[:-1]))
@@ -171,7 +160,7 @@ def simulate_network(model, stitched, hw, spec, frames: list[np.ndarray], images
     scale = float(hw.output_scale)
     logits = unpack(monitors["out0_V"].words, last, steps * images) * scale
     done = monitors["out0_V"].ticks[per_frame * steps - 1::per_frame * steps]
-    return {"spikes": spikes, "logits": logits, "simulated_cycles": sim.ticks,
+    return {"trace": rtl_trace(spikes, logits, images), "simulated_cycles": sim.ticks,
             "simulation_seconds": seconds,
             "latency_cycles": done[0] - monitors["in0_V"].ticks[0],
             "cycles_per_inference": (done[-1] - done[0]) / (len(done) - 1) if len(done) > 1
@@ -227,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
 def simulate_run(run, args, estimate: dict, out: Path) -> dict:
     from qonnx.custom_op.registry import getCustomOp
 
-    from export.finn_graph import HardwareGraph, check_hw_graph
+    from export.finn_graph import HardwareGraph
+    from export.lockstep import PyTorchEngine, input_frames, lockstep
     from export.rtl.design import design_of_run, hw_graph_of
     from export.rtl.fifos import fifo_table
     from export.rtl.stitch import stitch
@@ -235,16 +225,16 @@ def simulate_run(run, args, estimate: dict, out: Path) -> dict:
     spec = run.spec
     model = design_of_run(run.path, spec.kind, spec.timesteps, estimate, out / "build")
     hw_path = hw_graph_of(run.path, spec.kind)
-    hw = HardwareGraph(hw_path)
+    hw = HardwareGraph(hw_path, spec)
     lifs = [n for n in model.graph.node if n.op_type == "LIF_rtl"]
     held = bool(getCustomOp(lifs[0]).get_nodeattr("heldInput"))
     stitched = stitch(model, out / "build", taps=[n.name for n in lifs])
     data = run.dataset(args.data_dir)
     images = data.test.images[:args.images]
-    frames = graph_frames(spec, images)
-    result = simulate_network(model, stitched, hw, spec, frames, len(images), held)
-    engine = RTLEngine(hw.lifs, result.pop("spikes"), result.pop("logits"), frames)
-    check = check_hw_graph(hw_path, run.model, spec, images, engine=engine)
+    frames = input_frames(spec, images)
+    result = simulate_network(model, stitched, hw, spec, frames, held)
+    rtl = Replayed("rtl", result.pop("trace"), frames)
+    check, = lockstep(spec, images, [PyTorchEngine(run.model), rtl], batch=len(images))
     clock_ns = estimate["clock_ns"]
     interval = result["cycles_per_inference"]
     summary = {
@@ -299,7 +289,7 @@ def markdown(summary: dict) -> str:
              f"to back; every layer RTL ({_layer_count(summary['layers_rtl'])}).",
              "",
              f"- bit-exact against PyTorch: LIF spikes at every step {check['spikes_bit_exact']}, "
-             f"logits {check['logits_exact']}, identical predictions "
+             f"logits {check['logits_match']}, identical predictions "
              f"{check['identical_predictions']}/{check['images']}",
              f"- cycles per inference (steady state, measured): "
              f"{_fmt(summary['cycles_per_inference'])}; FINN's estimate "
