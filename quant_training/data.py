@@ -195,13 +195,14 @@ READERS: dict[str, Callable[[Path, bool], Split]] = {  # (data root, train) -> t
 
 def batches(split: Split, batch_size: int, device: torch.device,
             generator: torch.Generator | None = None,
-            shift_px: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+            shift_px: int = 0, flips: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield (pixels in [0, 1], labels) batches on `device`; shuffled when a generator is given,
-    and each image shifted by up to +-shift_px pixels.
+    each image shifted by up to +-shift_px pixels and, with `flips`, mirrored left-right with
+    probability 1/2.
 
-    The order and the shifts are drawn from `generator` on the CPU before the first batch, in
-    the order a batch-by-batch loop would draw them (the permutation, then each batch's
-    shifts), so a seed gives the same batches on any device, and a split resident on a GPU
+    The order, the shifts and the flips are drawn from `generator` on the CPU before the first
+    batch (the permutation, each batch's shifts, then every image's flip), so a seed gives the
+    same batches on any device, and a split resident on a GPU
     (`Split.to`) yields its batches without a host-device copy or synchronisation per batch.
     """
     n = len(split)
@@ -211,11 +212,16 @@ def batches(split: Split, batch_size: int, device: torch.device,
     if shift_px:
         shifts = torch.cat([draw_shifts(min(batch_size, n - s), shift_px, generator)
                             for s in starts], dim=1).to(split.images.device)
+    if flips:
+        mirrored = (torch.rand(n, generator=generator) < 0.5).to(split.images.device)
     for start in starts:
         index = order[start:start + batch_size]
         images = split.images[index]
         if shift_px:
             images = random_shift(images, shift_px, shifts[:, start:start + batch_size])
+        if flips:
+            images = torch.where(mirrored[start:start + batch_size, None, None, None],
+                                 images.flip(-1), images)
         yield (pixels(images.to(device, non_blocking=True)),
                split.labels[index].to(device, non_blocking=True))
 

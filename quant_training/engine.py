@@ -50,11 +50,12 @@ class _Tally:
 
 
 def train_one_epoch(step: TrainStep, split: Split, batch_size: int, device: torch.device,
-                    generator: torch.Generator, desc: str, shift_px: int = 0) -> Result:
+                    generator: torch.Generator, desc: str, shift_px: int = 0,
+                    flips: bool = False) -> Result:
     """One pass over `split` in shuffled batches, each trained by `step`."""
     step.model.train()
     tally, start = _Tally(device), time.perf_counter()
-    bar = tqdm(batches(split, batch_size, device, generator, shift_px),
+    bar = tqdm(batches(split, batch_size, device, generator, shift_px, flips),
                total=num_batches(split, batch_size),
                desc=desc, unit="batch", leave=False)
     for i, (images, labels) in enumerate(bar):

@@ -45,6 +45,26 @@ def test_batches_draw_order_and_shifts_as_a_batch_by_batch_loop(mnist_small):
         assert torch.equal(images, pixels(shifted)) and torch.equal(labels, split.labels[index])
 
 
+def test_flips_mirror_about_half_of_the_images_left_right_and_only_where_asked():
+    """An image with one bright pixel in its left half: mirrored, the pixel moves to column
+    W - 1 - x; each image comes out either as it is or mirrored, both occur, and the same seed
+    gives the same flips. Digits are never flipped (the registry), CIFAR-10's objects are."""
+    from quant_training.data import Split
+    from quant_training.datasets import DATASETS
+
+    images = torch.zeros(200, 3, 32, 32, dtype=torch.uint8)
+    images[:, :, 5, 3] = 255
+    split = Split(images, torch.zeros(200, dtype=torch.long))
+    runs = [torch.cat([x for x, _ in batches(split, 64, CPU, torch.Generator().manual_seed(4),
+                                             flips=True)]) for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+    bright = runs[0][:, 0, 5] > 0  # [N, W]
+    mirrored = bright[:, 32 - 1 - 3]
+    assert torch.equal(bright[:, 3], ~mirrored) and 60 < int(mirrored.sum()) < 140
+    assert int(bright.sum()) == 200  # one bright column per image, nothing else moved
+    assert [n for n, info in DATASETS.items() if info.flips] == ["cifar10"]
+
+
 def test_random_shift_moves_each_image_by_its_own_offset():
     images = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
     images[:, 0, 10, 10] = 200
