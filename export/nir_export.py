@@ -26,8 +26,10 @@ The graph walks the network's stages (model.network.Synapses.stages):
   A forward-Euler importer (beta = 1 - dt/tau: snnTorch, Norse) needs tau = dt / (1 - beta)
   (2 dt) for the same beta; each LIF node states it in its metadata (`tau_forward_euler`).
   v_threshold = theta; NIR's LIF resets by subtracting v_threshold, as ours (reset="subtract").
-- the 2x2 max pool on binary spikes: max(s1, .., s4) = H(s1 + .. + s4 - 0.5), a sum pool and
-  a threshold at 0.5, exact because the sum is an integer.
+- a k x k max pool on binary spikes: max(s1, .., sk^2) = H(s1 + .. + sk^2 - 0.5), a sum pool
+  (SumPool2d, kernel k, stride k) and a threshold at 0.5, exact because the sum is an integer.
+- a k x k average pool on spikes: conv<i>_pool (AvgPool2d, kernel k, stride k, padding 0) and
+  no threshold: the next layer receives the spike count / k^2, a real value, as ours.
 
 What NIR cannot state (the membrane's fixed-point grid, the input quantizer, ...) is listed in
 the graph's metadata under `not_represented` and printed by the command.
@@ -50,7 +52,6 @@ from common.atomic import write_json, write_with
 from common.errors import CheckFailed, UserError, run_cli
 from common.runs import EXPORT_DIR
 from export.nir_check import check_round_trip, summary
-from model.layers import WITHOUT_AVERAGE_POOL, refuse_unbuildable, without_average_pool
 from model.network import SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import FLOAT_BITS, ModelSpec
@@ -91,8 +92,6 @@ def check_exportable(spec: ModelSpec) -> None:
     if not 0.0 < spec.beta < 1.0:
         raise UserError(f"beta={spec.beta} has no finite NIR LIF time constant "
                         f"(tau = dt / ln(1/beta)); allowed: 0 < beta < 1")
-    refuse_unbuildable(spec.weight_layers, "NIR export", without_average_pool,
-                       WITHOUT_AVERAGE_POOL)
 
 
 def not_represented(spec: ModelSpec) -> dict[str, str]:
@@ -141,10 +140,11 @@ def nir_graph(model: SpikingCNN) -> nir.NIRGraph:
         if stage.neuron is not None:
             nodes[f"{stage.name}_lif"] = _lif_node(spec, shape)
         if stage.pool is not None:
-            pool, shape = _sum_pool(stage.pool, shape)
+            pool, shape = _pool_node(stage.pool, shape)
             nodes[f"{stage.name}_pool"] = pool
-            nodes[f"{stage.name}_spikes"] = nir.Threshold(
-                threshold=np.full(shape, POOL_THRESHOLD, np.float32))
+            if isinstance(pool, nir.SumPool2d):
+                nodes[f"{stage.name}_spikes"] = nir.Threshold(
+                    threshold=np.full(shape, POOL_THRESHOLD, np.float32))
     nodes["output"] = nir.Output(output_type=np.array(shape))
     return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(nodes)),
                         metadata=_graph_metadata(model))
@@ -185,14 +185,16 @@ def _lif_node(spec: ModelSpec, shape: tuple[int, ...]) -> nir.LIF:
                    v_threshold=full(spec.threshold), metadata=metadata)
 
 
-def _sum_pool(pool: nn.MaxPool2d, shape: tuple[int, ...]
-              ) -> tuple[nir.SumPool2d, tuple[int, ...]]:
-    """The max pool's window as a SumPool2d node, and its output shape."""
+def _pool_node(pool: nn.MaxPool2d | nn.AvgPool2d, shape: tuple[int, ...]
+               ) -> tuple[nir.SumPool2d | nir.AvgPool2d, tuple[int, ...]]:
+    """The pool's window as a node (a max pool: SumPool2d, the threshold follows; an average
+    pool: AvgPool2d), and its output shape H_out = (H + 2 padding - kernel) // stride + 1."""
     kernel, stride, padding = (np.broadcast_to(np.asarray(v), (2,)).copy()
                                for v in (pool.kernel_size, pool.stride, pool.padding))
     channels, *size = shape
     out = (channels, *((np.array(size) + 2 * padding - kernel) // stride + 1).tolist())
-    node = nir.SumPool2d(kernel_size=kernel, stride=stride, padding=padding)
+    kind = nir.AvgPool2d if isinstance(pool, nn.AvgPool2d) else nir.SumPool2d
+    node = kind(kernel_size=kernel, stride=stride, padding=padding)
     node.input_type, node.output_type = {"input": np.array(shape)}, {"output": np.array(out)}
     return node, out
 

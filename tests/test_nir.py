@@ -22,6 +22,19 @@ from quant_training.config import TrainConfig
 LIVELY = dict(TINY, threshold=0.25)
 CHAIN = ["Input", "Conv2d", "LIF", "SumPool2d", "Threshold", "Conv2d", "LIF", "SumPool2d",
          "Threshold", "Flatten", "Affine", "LIF", "Affine", "Output"]
+# LeNet-5-like: 28 -conv k5-> 24 -avgpool2-> 12 -conv k5-> 8 -avgpool2-> 4, then fc16.
+LENET = dict(LIVELY, layers="conv4k5p0,avgpool2,conv8k5p0,avgpool2,fc16")
+LENET_CHAIN = ["Input", "Conv2d", "LIF", "AvgPool2d", "Conv2d", "LIF", "AvgPool2d", "Flatten",
+               "Affine", "LIF", "Affine", "Output"]
+
+
+def chain_of(graph):
+    """The node types along the graph's edges from `input`."""
+    after, name, chain = dict(graph.edges), "input", ["Input"]
+    while name in after:
+        name = after[name]
+        chain.append(type(graph.nodes[name]).__name__)
+    return chain
 
 
 @pytest.mark.parametrize("beta", [0.5, 0.25, 0.75, 0.9])
@@ -58,11 +71,7 @@ def test_graph_states_the_network(tmp_path, lively):
                               graph.nodes[post].input_type["input"]), (pre, post)
     write_graph(graph, tmp_path / "model.nir")
     read = nir.read(tmp_path / "model.nir")
-    after, name, chain = dict(read.edges), "input", ["Input"]
-    while name in after:
-        name = after[name]
-        chain.append(type(read.nodes[name]).__name__)
-    assert chain == CHAIN
+    assert chain_of(read) == CHAIN
     scales = read.metadata["weight_scales"]
     for layer in ("conv1", "conv2", "fc1", "fc2"):
         weight = read.nodes[layer].weight
@@ -91,6 +100,50 @@ def test_max_pool_of_spikes_is_the_sum_pool_and_threshold_in_sinabs(lively):
     assert torch.equal(pooled, F.max_pool2d(spikes, 2))
 
 
+def test_average_pools_are_written_as_avg_pool_nodes(tmp_path):
+    """Each avgpool2 is one AvgPool2d (kernel 2, stride 2, padding 0, no threshold after it);
+    read back from the file, with the shapes of LeNet's maps."""
+    write_graph(nir_graph(tiny_model(ModelSpec(**LENET))), tmp_path / "model.nir")
+    read = nir.read(tmp_path / "model.nir")
+    assert chain_of(read) == LENET_CHAIN
+    for name, before, after in (("conv1_pool", (4, 24, 24), (4, 12, 12)),
+                                ("conv2_pool", (8, 8, 8), (8, 4, 4))):
+        pool = read.nodes[name]
+        assert isinstance(pool, nir.AvgPool2d)
+        assert pool.kernel_size.tolist() == [2, 2] and pool.stride.tolist() == [2, 2]
+        assert pool.padding.tolist() == [0, 0]
+        assert pool.input_type["input"].tolist() == list(before)
+        assert pool.output_type["output"].tolist() == list(after)
+
+
+def test_average_pool_in_sinabs_is_the_spike_count_over_k_squared():
+    net = load_with_sinabs(nir_graph(tiny_model(ModelSpec(**LENET))), timesteps=3)
+    spikes = torch.bernoulli(torch.full((6, 4, 24, 24), 0.3),
+                             generator=torch.Generator().manual_seed(0))
+    counts = spikes.unflatten(3, (12, 2)).unflatten(2, (12, 2)).sum((3, 5))  # 2x2 windows
+    assert torch.equal(net.get_submodule("conv1_pool")(spikes), counts / 4)
+
+
+@pytest.mark.parametrize("layers, inexact", [
+    ("conv4k5p0,avgpool2,conv8k5p0,avgpool2,fc16", set()),
+    ("conv4k5p0,avgpool3,conv8,maxpool2,fc16", {"average_pool_rounding"}),
+])
+def test_average_pools_round_trip_through_sinabs(tmp_path, mnist_small, layers, inexact):
+    """Direct encoding, the 8-bit membrane: the NIR twin agrees with sinabs on every spike.
+    A count / 9 is not exact in float32: the pass rule is then the float-weights one."""
+    spec = ModelSpec(**dict(LENET, layers=layers))
+    model = tiny_model(spec)
+    write_graph(nir_graph(model), tmp_path / "model.nir")
+    report = check_round_trip(tmp_path / "model.nir", model, mnist_small.test.images[:20],
+                              mnist_small.test.labels[:20])
+    twin = report["vs_nir_twin"]
+    assert twin["spikes_identical"] and twin["identical_predictions"] == 20
+    assert all(layer["graph_spikes_per_image"] > 0 for layer in twin["layers"].values())
+    assert set(twin["expected_differences"]) == inexact and report["passed"]
+    assert report["pass_rule"].endswith("identical" if not inexact else ">= 99.0 %")
+    assert "avg_pool" in report["loader_adjustments"]
+
+
 @pytest.mark.parametrize("changes, expected", [
     (dict(state_bits=32), set()),
     (dict(state_bits=32, encoding="rate"), set()),
@@ -117,10 +170,11 @@ def test_round_trip_through_sinabs(tmp_path, mnist_small, changes, expected):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Run folders: a float-membrane SNN, a reset-to-zero SNN and an ANN."""
+    """Run folders: a float-membrane SNN, a reset-to-zero SNN, a LeNet-like SNN and an ANN."""
     runs = tmp_path_factory.mktemp("runs")
     specs = {"float": ModelSpec(state_bits=32, **LIVELY),
              "zero": ModelSpec(reset="zero", **LIVELY),
+             "lenet": ModelSpec(**LENET),
              "ann": ModelSpec(kind="ann", timesteps=1, layers="conv4,pool,conv8,pool,fc16",
                               weight_bits=4)}
     for name, spec in specs.items():
@@ -142,6 +196,13 @@ def test_make_nir_writes_the_graph_and_the_check(runs, data_dir, capsys):
     shown = capsys.readouterr().err
     assert "LIF tau=1.4427 (beta=0.5), r=2" in shown and "input_quantizer:" in shown
     assert "predictions agree 100.00 % (12/12" in shown and "passed True" in shown
+
+
+def test_make_nir_exports_average_pools(runs, data_dir, capsys):
+    nir_main([str(runs / "lenet"), "--data-dir", str(data_dir), "--images", "12"])
+    report = json.loads((runs / "lenet" / "export" / "nir_check.json").read_text())
+    assert report["passed"] and report["vs_nir_twin"]["spikes_identical"]
+    assert "AvgPool2d x2" in capsys.readouterr().err
 
 
 def test_what_nir_cannot_state_is_information_not_a_failure(runs, data_dir, capsys):
