@@ -58,7 +58,7 @@ class HardwareGraph(StepEngine):
         self.lifs = [n for n in self.model.graph.node if n.op_type.startswith("LIF")]
         self.output_scale = float(self.model.get_metadata_prop(OUTPUT_SCALE_KEY) or 1.0)
 
-    def initial_state(self) -> dict[str, np.ndarray]:
+    def initial_state(self, images: int) -> dict[str, np.ndarray]:
         """Zero membranes: the state memories' initial values."""
         return {n.input[1]: self.model.get_initializer(n.input[1]) for n in self.lifs}
 
@@ -77,7 +77,7 @@ class HardwareGraph(StepEngine):
 
 
 def channels_first(values: np.ndarray) -> np.ndarray:
-    """One image's [1, H, W, C] map (or [1, N] vector) flattened in (C, H, W) order."""
+    """A batch's [B, H, W, C] maps (or [B, N] vectors) flattened in (C, H, W) order."""
     return flat(np.moveaxis(values, -1, 1) if values.ndim == 4 else values)
 
 

@@ -7,7 +7,8 @@ RTL simulation (export.rtl.rtlsim), the HLS C simulation (hls.csim), NIR in sina
 
     frames               = input_frames(spec, images)     uint8 [N, T, C, H, W], drawn once
     trace.spikes[l]      [N, T, neurons] 0/1 of LIF layer l, (C, H, W) order flattened
-    trace.membranes[l]   [N, T, neurons] membrane codes v = V / state_step
+    trace.membranes[l]   [N, T, neurons] membrane codes v = V / state_step (a float
+                         membrane: V itself)
     trace.logits         [N, T, classes] the readout layer's output at step t
 
 None where an engine cannot show a quantity (onnxruntime and the C simulation: spikes; the RTL
@@ -82,7 +83,7 @@ class Trace:
 
 @dataclass
 class StepOut:
-    """One engine's outputs for one image and step, each flattened as in a Trace."""
+    """One engine's outputs for one step of a batch of images, each [B, ...] as in a Trace."""
 
     logits: np.ndarray
     spikes: list[np.ndarray] | None = None
@@ -90,22 +91,37 @@ class StepOut:
 
 
 def flat(values: Any) -> np.ndarray:
-    """One image's tensor or array, batch dimension dropped, (C, H, W) order flattened."""
+    """A batch's tensor or array [B, ...] as float64 [B, entries], (C, H, W) order."""
     array = values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
-    return array.reshape(-1).astype(np.float64)
+    return array.reshape(len(array), -1).astype(np.float64)
 
 
-def stack(records: list[list[StepOut]]) -> Trace:
-    """Per image, per step records -> a Trace (None where the engine shows nothing)."""
+def membrane_codes(spec: ModelSpec, membranes: Any) -> np.ndarray:
+    """A batch's membranes V as codes V / state_step (a float membrane: V itself), flat."""
+    return flat(membranes) / (spec.state_step if spec.quantized_state else 1.0)
+
+
+def stack(steps: list[StepOut]) -> Trace:
+    """One batch's records of steps 1..T -> a Trace (None where the engine shows nothing)."""
     def layers(get) -> list[np.ndarray] | None:
-        first = get(records[0][0])
-        if first is None:
+        if get(steps[0]) is None:
             return None
-        return [np.array([[get(out)[layer] for out in image] for image in records])
-                for layer in range(len(first))]
+        return [np.stack([get(out)[layer] for out in steps], axis=1)
+                for layer in range(len(get(steps[0])))]
 
-    return Trace(np.array([[out.logits for out in image] for image in records]),
+    return Trace(np.stack([out.logits for out in steps], axis=1),
                  layers(lambda out: out.spikes), layers(lambda out: out.membranes))
+
+
+def concatenate(traces: list[Trace]) -> Trace:
+    """Traces of consecutive images as one."""
+    def layers(get) -> list[np.ndarray] | None:
+        if get(traces[0]) is None:
+            return None
+        return [np.concatenate(parts) for parts in zip(*map(get, traces), strict=True)]
+
+    return Trace(np.concatenate([t.logits for t in traces]),
+                 layers(lambda t: t.spikes), layers(lambda t: t.membranes))
 
 
 class Engine(ABC):
@@ -120,39 +136,46 @@ class Engine(ABC):
 
 class StepEngine(Engine):
     """An engine run one frame (timestep) at a time, its state carried from step to step,
-    every image from the initial (zero) state: `run` is model.timesteps' T-step loop."""
+    from the initial (zero) state: `run` is model.timesteps' T-step loop, over all images
+    at once when the engine takes a batch, else image by image (graphs of batch 1)."""
 
     spec: ModelSpec
+    batched = False
 
     @abstractmethod
-    def initial_state(self) -> Any: ...
+    def initial_state(self, images: int) -> Any: ...
 
     @abstractmethod
     def step(self, frame: np.ndarray, state: Any) -> tuple[StepOut, Any]:
-        """One step on a uint8 frame [1, C, H, W]: its outputs and the next state."""
+        """One step on uint8 frames [B, C, H, W]: the outputs and the next state."""
 
     def run(self, frames: np.ndarray) -> Trace:
-        records: list[list[StepOut]] = []
+        groups = [frames] if self.batched else [frames[i:i + 1] for i in range(len(frames))]
+        return concatenate([self._run_group(group) for group in groups])
+
+    def _run_group(self, frames: np.ndarray) -> Trace:
+        steps: list[StepOut] = []
 
         def recorded(frame: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
-            out, state = self.step(frame[None], state)
-            records[-1].append(out)
+            out, state = self.step(frame, state)
+            steps.append(out)
             return out.logits, state
 
-        for image_frames in frames:
-            records.append([])
-            run_timesteps(recorded, image_frames, self.initial_state(), self.spec)
-        return stack(records)
+        run_timesteps(recorded, frames.swapaxes(0, 1), self.initial_state(len(frames)),
+                      self.spec)
+        return stack(steps)
 
 
 class PyTorchEngine(StepEngine):
     """The network's own `step` (SpikingCNN.step: the definition the others are checked
     against), or an ANN's forward pass."""
 
+    batched = True
+
     def __init__(self, model: nn.Module, name: str = "pytorch") -> None:
         self.model, self.spec, self.name = model.eval().cpu(), model.spec, name
 
-    def initial_state(self) -> list[Tensor | None]:
+    def initial_state(self, images: int) -> list[Tensor | None]:
         return [None] * self.spec.lif_layers if self.spec.kind == "snn" else []
 
     @torch.no_grad()
@@ -161,9 +184,8 @@ class PyTorchEngine(StepEngine):
         if self.spec.kind == "ann":
             return StepOut(flat(self.model(x))), membranes
         logits, membranes, spikes = self.model.step(self.model.input_current(x), membranes)
-        step = self.spec.state_step
         return StepOut(flat(logits), [flat(s) for s in spikes],
-                       [flat(v) / step for v in membranes]), membranes
+                       [membrane_codes(self.spec, v) for v in membranes]), membranes
 
 
 @dataclass

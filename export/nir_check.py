@@ -12,9 +12,9 @@ nirtorch entry point, NIR's Threshold, nirtorch's AvgPool2d, a flattened v_leak,
 per step.
 
 The first images are run for T steps through both, on the same input frames (direct encoding:
-the image every step; rate encoding: the same Bernoulli draws), from zero state. Compared:
-predictions (argmax of the readout), the readout logits, and per LIF layer the spikes at
-every (image, timestep, neuron). Two references:
+the image every step; rate encoding: the same Bernoulli draws), from zero state, and compared
+by export.lockstep: predictions (argmax of the summed readout), the readout at every step,
+and per LIF layer the spikes at every (image, timestep, neuron). Two references:
 - the network itself: differences are expected only from what NIR cannot state
   (`expected_differences`: the membrane's fixed-point grid, a reset to zero);
 - its NIR twin: the same weights with a float membrane and subtractive reset, what the graph
@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
 import nir
 import nirtorch
+import numpy as np
 import sinabs
 import torch
 from sinabs.activation import SingleSpike
@@ -47,14 +48,12 @@ from sinabs.layers import LIFSqueeze
 from sinabs.nir import _import_sinabs_module
 from torch import Tensor, nn
 
+from export.lockstep import Engine, PyTorchEngine, Trace, lockstep, network_input
 from model.layers import with_power_of_two_average_pool
 from model.network import SpikingCNN, build_model
-from model.quantizers import pixels
 from model.spec import FLOAT_BITS, ModelSpec
-from model.timesteps import FRAME_SEED, input_frames, read_out, run_timesteps
 
 MIN_AGREEMENT_PCT = 99.0
-BATCH_IMAGES = 100
 SINABS_NODES = (nir.Affine, nir.Conv2d, nir.Flatten, nir.LIF, nir.SumPool2d)
 LOADER_ADJUSTMENTS = {
     "entry_point": "sinabs.from_nir calls the deprecated nirtorch.load, which maps a node "
@@ -71,11 +70,12 @@ LOADER_ADJUSTMENTS = {
                 "NIR's LIF emits at most one: spike_fn = sinabs' SingleSpike (v >= theta)",
 }
 ESTIMATORS = {
-    "prediction_agreement_pct": "100 x images whose argmax of the readout is the same / images",
+    "prediction_agreement_pct": "100 x images whose argmax of the summed readout is the same "
+                                "/ images",
     "spike_agreement_pct": "100 x (image, timestep, neuron) entries with the same spike / entries",
     "reference_spikes_per_image": "spikes of the layer over the T steps, mean over images",
-    "graph_spikes_per_image": "the same in sinabs",
-    "max_abs_logit_difference": "max over images and classes of |readout difference|",
+    "engine_spikes_per_image": "the same in sinabs",
+    "max_abs_logit_error": "max over images, steps and classes of |readout difference|",
     "leak_per_step": "sinabs' exp(-1/tau_mem) of the imported LIF layer (ours: beta)",
 }
 
@@ -155,97 +155,33 @@ def inexact_sums(spec: ModelSpec) -> dict[str, str]:
     return reasons
 
 
-@dataclass
-class Outputs:
-    """One network on a batch: readout logits [B, K] and spikes per LIF layer [T, B, ...]."""
+class Sinabs(Engine):
+    """The graph in sinabs as a lockstep engine: all T steps of a batch in one call, from
+    zero state; the spikes of every LIF node and the readout per step (no membranes)."""
 
-    logits: Tensor
-    spikes: list[Tensor]
+    name = "sinabs"
 
+    def __init__(self, net: nn.Module, layers: list[str], spec: ModelSpec) -> None:
+        self.net, self.layers, self.spec = net, layers, spec
 
-def run_network(model: SpikingCNN, frames: Tensor) -> Outputs:
-    """Our network, step by step (`SpikingCNN.step`, the definition)."""
-    spikes = []
+    @torch.no_grad()
+    def run(self, frames: np.ndarray) -> Trace:
+        batch, steps = frames.shape[:2]
+        sinabs.reset_states(self.net)
+        seen: dict[str, Tensor] = {}
+        hooks = [self.net.get_submodule(name).register_forward_hook(
+            lambda module, args, out, name=name: seen.__setitem__(name, out))
+            for name in self.layers]
+        try:
+            out, _ = self.net(network_input(self.spec, frames.reshape(-1, *frames.shape[2:])))
+        finally:
+            for hook in hooks:
+                hook.remove()
 
-    def step(frame: Tensor, membranes: list) -> tuple[Tensor, list]:
-        out, membranes, step_spikes = model.step(model.input_current(frame), membranes)
-        spikes.append(step_spikes)
-        return out, membranes
+        def per_step(x: Tensor) -> np.ndarray:
+            return x.reshape(batch, steps, -1).numpy().astype(np.float64)
 
-    logits, _ = run_timesteps(step, frames, [None] * len(model.neurons()), model.spec)
-    return Outputs(logits, [torch.stack(layer) for layer in zip(*spikes, strict=True)])
-
-
-def run_graph(net: nn.Module, layers: list[str], spec: ModelSpec, frames: Tensor) -> Outputs:
-    """The graph in sinabs, all T steps in one call, from zero state."""
-    steps, batch = frames.shape[:2]
-    sinabs.reset_states(net)
-    seen: dict[str, Tensor] = {}
-    hooks = [net.get_submodule(name).register_forward_hook(
-        lambda module, args, out, name=name: seen.__setitem__(name, out)) for name in layers]
-    try:
-        out, _ = net(frames.transpose(0, 1).flatten(0, 1))
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-    def per_step(x: Tensor) -> Tensor:
-        return x.unflatten(0, (batch, steps)).transpose(0, 1)
-
-    return Outputs(read_out(per_step(out).sum(0), spec),
-                   [per_step(seen[name]) for name in layers])
-
-
-@dataclass
-class Agreement:
-    """A reference network against the graph in sinabs, added up batch by batch."""
-
-    layers: list[str]
-    images: int = 0
-    same_predictions: int = 0
-    reference_correct: int = 0
-    graph_correct: int = 0
-    max_logit_difference: float = 0.0
-    equal: dict[str, int] = field(default_factory=dict)
-    entries: dict[str, int] = field(default_factory=dict)
-    reference_spikes: dict[str, float] = field(default_factory=dict)
-    graph_spikes: dict[str, float] = field(default_factory=dict)
-
-    def add(self, reference: Outputs, graph: Outputs, labels: Tensor) -> None:
-        ours, theirs = reference.logits.argmax(1), graph.logits.argmax(1)
-        self.images += len(labels)
-        self.same_predictions += int((ours == theirs).sum())
-        self.reference_correct += int((ours == labels).sum())
-        self.graph_correct += int((theirs == labels).sum())
-        difference = (reference.logits - graph.logits).abs().max()
-        self.max_logit_difference = max(self.max_logit_difference, float(difference))
-        for name, a, b in zip(self.layers, reference.spikes, graph.spikes, strict=True):
-            self._add(self.equal, name, int((a == b).sum()))
-            self._add(self.entries, name, a.numel())
-            self._add(self.reference_spikes, name, float(a.sum()))
-            self._add(self.graph_spikes, name, float(b.sum()))
-
-    @staticmethod
-    def _add(totals: dict, name: str, value: float) -> None:
-        totals[name] = totals.get(name, 0) + value
-
-    def report(self) -> dict:
-        n = self.images
-        layers = {name: {
-            "entries_compared": self.entries[name],
-            "spike_agreement_pct": 100.0 * self.equal[name] / self.entries[name],
-            "reference_spikes_per_image": self.reference_spikes[name] / n,
-            "graph_spikes_per_image": self.graph_spikes[name] / n,
-        } for name in self.layers}
-        return {
-            "images": n, "identical_predictions": self.same_predictions,
-            "prediction_agreement_pct": 100.0 * self.same_predictions / n,
-            "reference_accuracy_pct": 100.0 * self.reference_correct / n,
-            "graph_accuracy_pct": 100.0 * self.graph_correct / n,
-            "max_abs_logit_difference": self.max_logit_difference,
-            "spikes_identical": all(self.equal[k] == self.entries[k] for k in self.layers),
-            "layers": layers,
-        }
+        return Trace(per_step(out), [per_step(seen[name]) for name in self.layers])
 
 
 def check_round_trip(path: Path, model: SpikingCNN, images: Tensor, labels: Tensor) -> dict:
@@ -256,9 +192,12 @@ def check_round_trip(path: Path, model: SpikingCNN, images: Tensor, labels: Tens
     layers = lif_layers(graph)
     net = load_with_sinabs(graph, spec.timesteps)
     twin = nir_twin(model)
-    network, twin_report = compare(net, layers, [model.eval(), twin], images, labels)
+    engines = [PyTorchEngine(model, "network"), PyTorchEngine(twin, "nir_twin"),
+               Sinabs(net, layers, spec)]
+    network, twin_report = lockstep(spec, images, engines, [("sinabs", "network"),
+                                                            ("sinabs", "nir_twin")], labels)
     exact_expected = not inexact_sums(spec)
-    passed = (twin_report["spikes_identical"]
+    passed = (twin_report["spikes_bit_exact"]
               and twin_report["identical_predictions"] == len(labels)) if exact_expected else (
         twin_report["prediction_agreement_pct"] >= MIN_AGREEMENT_PCT)
     leaks = {name: float(net.get_submodule(name).alpha_mem_calculated.detach().max())
@@ -280,23 +219,6 @@ def check_round_trip(path: Path, model: SpikingCNN, images: Tensor, labels: Tens
     }
 
 
-def compare(net: nn.Module, layers: list[str], references: list[SpikingCNN], images: Tensor,
-            labels: Tensor) -> list[dict]:
-    """Each reference network against the graph in sinabs, on the same frames, batch by batch;
-    their `Agreement` reports."""
-    spec = references[0].spec
-    agreements = [Agreement(layers) for _ in references]
-    generator = torch.Generator().manual_seed(FRAME_SEED)
-    with torch.no_grad():
-        for first in range(0, len(images), BATCH_IMAGES):
-            batch = slice(first, first + BATCH_IMAGES)
-            frames = input_frames(spec, pixels(images[batch]), generator)
-            in_graph = run_graph(net, layers, spec, frames)
-            for reference, agreement in zip(references, agreements, strict=True):
-                agreement.add(run_network(reference, frames), in_graph, labels[batch])
-    return [agreement.report() for agreement in agreements]
-
-
 def summary(report: dict) -> str:
     """The report in one line."""
     network, twin = report["vs_network"], report["vs_nir_twin"]
@@ -307,6 +229,6 @@ def summary(report: dict) -> str:
             f"T={report['timesteps']}: predictions agree "
             f"{network['prediction_agreement_pct']:.2f} % ({network['identical_predictions']}/"
             f"{images}; accuracy ours {network['reference_accuracy_pct']:.2f} %, sinabs "
-            f"{network['graph_accuracy_pct']:.2f} %), spikes agree {layers}; NIR twin (float "
-            f"membrane): spikes identical {twin['spikes_identical']}, predictions "
+            f"{network['engine_accuracy_pct']:.2f} %), spikes agree {layers}; NIR twin (float "
+            f"membrane): spikes identical {twin['spikes_bit_exact']}, predictions "
             f"{twin['identical_predictions']}/{images}; passed {report['passed']}")

@@ -17,7 +17,15 @@ import numpy as np
 from torch import Tensor, nn
 
 from common.errors import CheckFailed
-from export.lockstep import PyTorchEngine, StepEngine, StepOut, flat, lockstep, network_input
+from export.lockstep import (
+    PyTorchEngine,
+    StepEngine,
+    StepOut,
+    flat,
+    lockstep,
+    membrane_codes,
+    network_input,
+)
 from export.standard_onnx import standard_path
 from export.step_graph import state_names
 from model.spec import ModelSpec
@@ -52,7 +60,7 @@ class StepGraph(StepEngine):
             inputs = {i.name: i.shape for i in self.session.get_inputs()}
             self.shapes = [inputs[f"in_{n}"] for n in self.names]
 
-    def initial_state(self) -> list[np.ndarray]:
+    def initial_state(self, images: int) -> list[np.ndarray]:
         return [np.zeros(shape, np.float32) for shape in self.shapes]
 
     def _execute(self, feed: dict) -> dict:
@@ -72,7 +80,7 @@ class StepGraph(StepEngine):
         spikes = ([flat((out[name] + 1) / 2) for name in self.spike_nodes]
                   if self.name == "qonnx" else None)
         return StepOut(flat(out["logits_t"]), spikes,
-                       [flat(s) / self.spec.state_step for s in states]), states
+                       [membrane_codes(self.spec, s) for s in states]), states
 
 
 def verify_graph(graph_path: Path, model: nn.Module, spec: ModelSpec, images: Tensor,

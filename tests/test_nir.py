@@ -137,8 +137,8 @@ def test_average_pools_round_trip_through_sinabs(tmp_path, mnist_small, layers, 
     report = check_round_trip(tmp_path / "model.nir", model, mnist_small.test.images[:20],
                               mnist_small.test.labels[:20])
     twin = report["vs_nir_twin"]
-    assert twin["spikes_identical"] and twin["identical_predictions"] == 20
-    assert all(layer["graph_spikes_per_image"] > 0 for layer in twin["layers"].values())
+    assert twin["spikes_bit_exact"] and twin["identical_predictions"] == 20
+    assert all(layer["engine_spikes_per_image"] > 0 for layer in twin["layers"].values())
     assert set(twin["expected_differences"]) == inexact and report["passed"]
     assert report["pass_rule"].endswith("identical" if not inexact else ">= 99.0 %")
     assert "avg_pool" in report["loader_adjustments"]
@@ -159,12 +159,12 @@ def test_round_trip_through_sinabs(tmp_path, mnist_small, changes, expected):
     report = check_round_trip(tmp_path / "model.nir", model, mnist_small.test.images[:20],
                               mnist_small.test.labels[:20])
     twin, network = report["vs_nir_twin"], report["vs_network"]
-    assert twin["spikes_identical"] and twin["max_abs_logit_difference"] == 0
+    assert twin["spikes_bit_exact"] and twin["max_abs_logit_error"] == 0
     assert twin["identical_predictions"] == 20
-    assert all(layer["graph_spikes_per_image"] > 0 for layer in twin["layers"].values())
+    assert all(layer["engine_spikes_per_image"] > 0 for layer in twin["layers"].values())
     assert report["leak_per_step"] == {"conv1_lif": 0.5, "conv2_lif": 0.5, "fc1_lif": 0.5}
     assert set(network["expected_differences"]) == expected
-    assert network["spikes_identical"] == (not expected)
+    assert network["spikes_bit_exact"] == (not expected)
     assert report["library"] == "sinabs 3.1.3" and report["images"] == 20
 
 
@@ -201,7 +201,7 @@ def test_make_nir_writes_the_graph_and_the_check(runs, data_dir, capsys):
 def test_make_nir_exports_average_pools(runs, data_dir, capsys):
     nir_main([str(runs / "lenet"), "--data-dir", str(data_dir), "--images", "12"])
     report = json.loads((runs / "lenet" / "export" / "nir_check.json").read_text())
-    assert report["passed"] and report["vs_nir_twin"]["spikes_identical"]
+    assert report["passed"] and report["vs_nir_twin"]["spikes_bit_exact"]
     assert "AvgPool2d x2" in capsys.readouterr().err
 
 
@@ -211,7 +211,7 @@ def test_what_nir_cannot_state_is_information_not_a_failure(runs, data_dir, caps
     spike): exit 0, the disagreement reported with its causes."""
     nir_main([str(runs / "zero"), "--data-dir", str(data_dir), "--images", "20"])
     report = json.loads((runs / "zero" / "export" / "nir_check.json").read_text())
-    assert report["passed"] and report["vs_nir_twin"]["spikes_identical"]
+    assert report["passed"] and report["vs_nir_twin"]["spikes_bit_exact"]
     assert report["vs_network"]["expected_differences"].keys() == {"membrane_grid",
                                                                   "reset_to_zero"}
     assert min(layer["spike_agreement_pct"]
@@ -237,7 +237,7 @@ def test_a_wrong_graph_fails_after_writing_its_report(runs, data_dir, monkeypatc
                                           "predictions identical does not hold"):
         nir_main([str(runs / "zero"), "--data-dir", str(data_dir), "--images", "20"])
     report = json.loads((runs / "zero" / "export" / "nir_check.json").read_text())
-    assert not report["passed"] and not report["vs_nir_twin"]["spikes_identical"]
+    assert not report["passed"] and not report["vs_nir_twin"]["spikes_bit_exact"]
 
 
 def test_bad_nir_inputs(tmp_path, runs, data_dir):

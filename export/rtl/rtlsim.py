@@ -117,8 +117,7 @@ def rtl_trace(spikes: list[np.ndarray], logits: np.ndarray, images: int) -> Trac
     layer's spikes (channels-last rows -> (C, H, W) order) and the logits; the membranes
     stay inside the design."""
     def per_step(rows: np.ndarray) -> np.ndarray:
-        return np.stack([channels_first(row[None]) for row in rows]).reshape(images, -1,
-                                                                             rows[0].size)
+        return channels_first(rows).reshape(images, -1, rows[0].size)
 
     return Trace(per_step(logits), [per_step(layer) for layer in spikes])
 
