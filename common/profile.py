@@ -23,6 +23,17 @@ Derivations (per image, per timestep; N = neurons of the layer, f_i = fan-out of
   potential_reads = potential_writes = synops + neuron_updates for spiking layers (read-modify-
   write of the target membrane per AC, one leak/fire pass per neuron), 0 for the ANN;
   output_writes = output_events for spiking layers, N for the ANN.
+- The layer's pool (k x k window, stride k, no padding, on a C x H x W map: P = C floor(H / k)
+  floor(W / k) pooled outputs), each timestep it runs (every step, but at t = 1 only for a
+  pool before the neuron of a layer computed once):
+  pool_ops = P (k^2 - 1), a dense pool's two-input operations: an average pool's additions
+  (the 1 / k^2 is a shift or folds into the next layer), a max pool's compares (ORs on spikes);
+  pool_events = nonzero pool inputs inside the windows (spikes for a pool after a LIF), an
+  event-driven pool's operations: one increment of its window's count (average) or one OR into
+  its window's output (max of spikes) per event.
+  A profile written before these counts reads them from its shapes and counts: pool_ops as
+  above, pool_events = output_events for a pool after the neuron (exact when k divides H and W,
+  as in every seed network; an upper bound otherwise), P k^2 for a pool of currents.
 """
 from __future__ import annotations
 
@@ -79,8 +90,11 @@ STEP_FIELDS: dict[str, str] = {
     "potential_reads": "membrane potential reads per image",
     "potential_writes": "membrane potential writes per image",
     "output_writes": "output (event or activation) writes per image",
+    "pool_ops": "dense pool operations per image: (k^2 - 1) per pooled output",
+    "pool_events": "nonzero pool inputs inside the windows per image (event-driven pool ops)",
 }
 STD_FIELDS = ("input_events", "synops", "output_events")
+POOL_FIELDS = ("pool_ops", "pool_events")
 COUNT_FIELDS = tuple(k for k in STEP_FIELDS if k not in ("t", "firing_rate"))
 LAYER_NUMBERS = ("neurons", "weight_count", "weight_bits", "bias_count", "state_count",
                  "state_bits", "input_bits", "output_bits", "max_fanout", "connections")
@@ -102,6 +116,7 @@ def validate_profile(profile: Any, source: str = "profile") -> dict:
         if isinstance(layer, dict):
             _with_pool_kind(layer)
         _validate_layer(layer, timesteps, source)
+    _with_totals(profile, [layer["totals"] for layer in profile["layers"]])
     return profile
 
 
@@ -110,6 +125,35 @@ def _with_pool_kind(layer: dict) -> None:
     if "pool" in layer and "pool_kind" not in layer:
         layer["pool_kind"] = "max" if layer["pool"] else None
         layer["pool_size"] = 2 if layer["pool"] else None
+
+
+def _with_pool_counts(layer: dict, where: str) -> None:
+    """A layer written before pool_ops and pool_events gets them from its shapes and counts
+    (module docstring); 0 for a layer without a pool."""
+    steps = layer["per_timestep"]
+    if all(not isinstance(step, dict) or all(k in step for k in POOL_FIELDS) for step in steps):
+        return
+    shape, k = layer["output_shape"], layer["pool_size"] or 0
+    if k and not (isinstance(k, int) and isinstance(shape, list) and len(shape) == 3
+                  and all(isinstance(n, int) and n > 0 for n in shape)):
+        raise UserError(f"{where}: pool_size={k!r}, output_shape={shape!r}: a pool needs an "
+                        f"integer size and an output_shape [C, H, W]")
+    pooled = shape[0] * (shape[1] // k) * (shape[2] // k) if k else 0
+    after = layer["pool"] != "before_neuron"
+    for step in steps:
+        runs = k and (after or not layer["computed_once"] or step.get("t") == 1)
+        step.setdefault("pool_ops", pooled * (k * k - 1) if runs else 0)
+        step.setdefault("pool_events", (step.get("output_events") if after else pooled * k * k)
+                        if runs else 0)
+
+
+def _with_totals(record: dict, parts: list) -> None:
+    """Totals of a record written before the pool counts: the sums of its parts' counts."""
+    totals = record.get("totals")
+    if isinstance(totals, dict):
+        for key in POOL_FIELDS:
+            totals.setdefault(key, sum(part.get(key, 0.0) for part in parts
+                                       if isinstance(part, dict)))
 
 
 def _validate_layer(layer: Any, timesteps: int, source: str) -> None:
@@ -125,11 +169,13 @@ def _validate_layer(layer: Any, timesteps: int, source: str) -> None:
         raise UserError(f"{where} needs per_timestep with {timesteps} entries")
     for key in LAYER_NUMBERS:
         _check_count(layer[key], f"{where}: {key}")
+    _with_pool_counts(layer, where)
     for step in steps:
         for key in (*COUNT_FIELDS, *(f"{k}_std" for k in STD_FIELDS)):
             value = step.get(key) if isinstance(step, dict) else None
             _check_count(value, f"{where} t={step.get('t') if isinstance(step, dict) else '?'}: "
                                 f"{key}")
+    _with_totals(layer, steps)
 
 
 def _check_count(value: Any, where: str) -> None:

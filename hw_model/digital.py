@@ -14,6 +14,13 @@ acc = min(32, w + a + ceil(log2 fan_in)) accumulator bits:
                 shift is wiring, else E_mul(s, s)); a ReLU or the readout's accumulator:
                 neuron_updates * E_add(out bits)
     E_memory  = sum over the profile's memory traffic of accesses * E_sram(memory size, bits)
+    E_pool    = pool_ops_event * E_add(pool_op_bits)    (the layer's pool, event-driven as the
+                synapses: one op per spike into a window of a pool of spikes (an increment of
+                the window's count for an average pool, an OR for a max pool), k^2 - 1 per
+                pooled output for a pool of graded values (hw_model/workload.py); a compare
+                charged as an add of its width (a comparator is a subtractor), a 1-bit OR as
+                E_add(1) = E_add(8) / 8; the pool acts on the neuron's output stream: no memory
+                traffic of its own)
 
 E_add is linear in width through Horowitz's 8- and 32-bit points (ripple-carry adder);
 E_mul is linear in the partial-product count a*w through the 8x8 and 32x32 points (array
@@ -22,9 +29,10 @@ E_sram(size, bits) = bits/64 * E64(size), E64 piecewise linear in log2(size) thr
 8 KB / 32 KB / 1 MB points, held at the 8 KB value below 8 KB (no credit for tiny memories).
 
 Latency: `parallel_units` ACs/MACs and `neuron_units` neuron updates per cycle, layers one
-after another: cycles = (synops + dense_macs) / P + neuron_updates / N (expected values).
-Area: SRAM bits (weights, membranes, input and output buffers) * cell area, plus the P
-arithmetic units (an adder, and a multiplier when a layer is dense) and N neuron units.
+after another: cycles = (synops + dense_macs) / P + (neuron_updates + pool_ops_event) / N
+(expected values; the neuron units pool their outputs). Area: SRAM bits (weights, membranes,
+input and output buffers) * cell area, plus the P arithmetic units (an adder, and a multiplier
+when a layer is dense) and N neuron units (their adders also pool).
 """
 from __future__ import annotations
 
@@ -61,6 +69,11 @@ DEPARTURES = (
               "an upper bound on memory energy"),
     Departure("leak free when beta is a power of two", "a fixed shift is wiring", "ours",
               "beta = 0.5: E_leak = 0"),
+    Departure("pool ops as adds of the operand width, a 1-bit OR as E_add(8) / 8, on the "
+              "neuron units", "Horowitz gives no compare or OR energy; a comparator is a "
+              "subtractor", "ours (interpolation of Horowitz's add)",
+              "2x2 max pool of spikes: 0.00375 pJ per spike; 2x2 average pool of spikes: "
+              "E_add(3) = 0.01125 pJ per spike"),
 )
 
 
@@ -111,8 +124,7 @@ def sram_energy(size_bits: np.ndarray, access_bits: np.ndarray, table: Table) ->
 
 def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     a, wb = w.per_row("input_bits"), w.per_row("weight_bits")
-    s, out_bits = w.per_row("state_bits"), w.per_row("output_bits")
-    acc = np.minimum(32.0, wb + a + np.ceil(np.log2(w.per_row("fan_in"))))
+    s, out_bits, acc = w.per_row("state_bits"), w.per_row("output_bits"), w.per_row("acc_bits")
     float_ops, float_state = np.maximum(wb, a) >= FLOAT, s >= FLOAT
     step = w.step
     e_acc = add_energy(acc, table, float_ops)
@@ -125,11 +137,13 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
         lif, step["neuron_updates"] * (leak + 2 * e_state) + step["resets"] * e_state,
         step["neuron_updates"] * add_energy(out_bits, table, out_bits >= FLOAT))
     memory = _memory_energy(w, table)
+    pool_ops, pool_bits = w.event_pool_ops(), w.per_row("pool_op_bits")
+    pool = pool_ops * add_energy(pool_bits, table, pool_bits >= FLOAT)
     cycles = ((step["synops"] + step["dense_macs"]) / config.parallel_units
-              + step["neuron_updates"] / config.neuron_units)
+              + (step["neuron_updates"] + pool_ops) / config.neuron_units)
     latency = cycles * ns_per_cycle(config.clock_mhz)
     return Costs(
-        energy_pj={"compute": compute, "neuron": neuron, "memory": memory},
+        energy_pj={"compute": compute, "neuron": neuron, "memory": memory, "pool": pool},
         cycles=cycles, latency_ns=latency, inference_latency_ns=float(latency.sum()),
         area_mm2=_memory_bits(w)["all"] * table.v("sram_bit_area") / UM2_PER_MM2,
         shared_area_mm2=_arithmetic_area_um2(w, config, table) / UM2_PER_MM2)
@@ -159,8 +173,7 @@ def _arithmetic_area_um2(w: Workload, config: Config, table: Table) -> float:
     """P accumulators of the widest accumulator (+ multipliers if any layer is dense), N
     neuron units (an adder and a comparator of the state width each)."""
     layer = w.layer
-    acc = float(np.max(np.minimum(32.0, layer["weight_bits"] + layer["input_bits"]
-                                  + np.ceil(np.log2(layer["fan_in"])))))
+    acc = float(np.max(layer["acc_bits"]))
     is_float = max(w.weight_bits, w.state_bits) >= FLOAT
     adder = table.v("area_add_fp32") if is_float else float(
         linear_in_bits(acc, (8, table.v("area_add_int8")), (32, table.v("area_add_int32"))))

@@ -19,7 +19,13 @@ PEs x ceil(w / cell_bits); a non-binary input (the image under direct encoding, 
 activations) is streamed bit-serially, input_bits PE cycles per pass (ISAAC, Shafiee et al.,
 ISCA 2016), and a layer computed once per image (conv1, direct encoding) runs at t = 1 only;
 the activity modes beyond `dense`; output positions are counted before pooling (our pool
-follows the neuron); area and latency are our models, not SpikeSim's.
+follows the neuron); the pool's own work, in the digital periphery (SpikeSim charges none), at
+Horowitz's 45 nm adder energies (tables/imc.toml), as the digital model's pool:
+    E_pool = ops E_add(pool_op_bits),  ops = pool_ops (k^2 - 1 per pooled output, every step
+             the pool runs) in `dense` and `event-array`, where the periphery works every PE
+             cycle, and the event-driven count (one per spike into a window) in `event`;
+no latency (the pool streams beside the PE cycles) and no area of its own; area and latency
+are our models, not SpikeSim's.
 
 Activity modes, from SpikeSim's bound to the optimistic one:
   dense        every PE cycle of every timestep (SpikeSim): linear in T, blind to sparsity;
@@ -43,6 +49,7 @@ import numpy as np
 
 from hw_model.constants import Table
 from hw_model.costs import UM2_PER_MM2, Costs, Departure, ns_per_cycle
+from hw_model.digital import FLOAT, add_energy
 from hw_model.workload import Workload
 
 NAME = "imc"
@@ -50,7 +57,8 @@ REQUIRED = ("xbar_read", "adc_conversion", "adc_ref_bits", "adc_scaling_per_bit"
             "shift_add", "temp_buffer", "tile_buffer", "htree", "fetch", "lif_neuron",
             "xbar_area", "adc_area", "mux_area", "shift_add_area", "temp_buffer_area",
             "tile_buffer_area", "htree_area", "sram_bit_area", "columns_per_adc",
-            "pe_cycle_clocks", "crossbar_size", "cell_bits", "pes_per_tile", "clock_mhz")
+            "pe_cycle_clocks", "crossbar_size", "cell_bits", "pes_per_tile", "clock_mhz",
+            "add_int8", "add_int32", "add_fp32")
 MODES = ("dense", "event-array", "event")
 ANCHOR = ("SpikeSim (Moitra et al., TCAD 2023), ela_spikesim.py compute_energy, "
           "Intelligent-Computing-Lab-Yale/SpikeSim@a83c4511, lines 38-70")
@@ -80,6 +88,11 @@ DEPARTURES = (
     Departure("output positions before pooling", "our pool follows the neuron, so the crossbar "
               "computes every pre-pool position; SpikeSim's example counts them after pooling",
               "ours", "x4 PE cycles on a 2x2-pooled layer"),
+    Departure("the pool in digital periphery at Horowitz's 45 nm add energies (the digital "
+              "model's E_pool)", "SpikeSim's compute_energy charges no pooling; a pool of "
+              "spikes needs adders or ORs beside the crossbars", "Horowitz, ISSCC 2014",
+              "a 2x2 max pool of spikes, dense: 3 x 0.00375 pJ per pooled output and step, "
+              "vs 828.5 pJ per PE cycle"),
     Departure("area and latency models", "SpikeSim's area and latency functions are not used",
               "ours (module docstring)", "not comparable with SpikeSim's area and latency"),
 )
@@ -170,6 +183,9 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     if config.mode == "event":
         energy["lif"] = w.step["neuron_updates"] * w.per_row("is_lif") * (
             table.v("lif_neuron") / config.crossbar)
+    pool_ops = w.event_pool_ops() if config.mode == "event" else w.step["pool_ops"]
+    pool_bits = w.per_row("pool_op_bits")
+    energy["pool"] = pool_ops * add_energy(pool_bits, table, pool_bits >= FLOAT)
     cycles = active * w.per_row("positions") * serial * table.v("pe_cycle_clocks")
     latency = cycles * ns_per_cycle(config.clock_mhz)
     pes = layer_pes(w, config)

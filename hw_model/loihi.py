@@ -16,6 +16,12 @@ Per (layer, timestep), with s = input spikes into the layer (after the previous 
     E_neuron = spikes E_active + (updates - spikes) E_inactive
                (every compartment is updated every step; "active" read as a neuron that
                fires, "inactive" as one that only leaks: the paper does not define them)
+    E_pool   = pool_ops_event E_sop
+               (the layer's pool as compartments of weight-1 synapses: each spike into a window
+               is one synaptic op, an average pool's compartment sums its window's count, a max
+               pool's fires at threshold 1 (an OR); a pool of graded values (the ANN, a pool of
+               currents) charged k^2 - 1 ops per pooled output, an idealization as the rest of
+               graded handling; the pool compartments' updates and routing are not charged)
     E_route  = s d (E_tile + h (E_EW + E_NS) / 2)
                d = destination cores per spike = ceil(max_fanout cores / N), at most cores;
                h = tile hops per message (the configuration; ASSUMPTION)
@@ -25,12 +31,12 @@ messages and input_bits x fan-out synaptic ops (an upper bound: every bit set); 
 computed once per image (conv1, direct encoding) receives its input at t = 1 only and holds
 the current (Loihi's CUBA current with no decay). The ANN is evaluated the same way, an
 idealization: Loihi 1 has no graded spikes. Pools: the next layer's synapses read the pooled
-spikes (an average pool folds into its weights; a max pool of spikes as an OR is not charged).
-Time per step: the slowest core, (synops t_sop + spikes t_active + inactive t_inactive) /
-cores of its layer, plus the mesh barrier, linear in tiles between Table 2's 1- and 32-tile
-values (4 cores per tile, inferred); an inference takes T + L - 1 steps (a layer integrates
-in step t + 1 the spikes of step t). Area: each core's share of the 60 mm2 die (x86 cores and
-I/O included: an upper bound). No static or leakage power: Table 2 gives none.
+output (E_pool above; an average pool's count reaches them as bit planes, its non-binary input).
+Time per step: the slowest core, ((synops + pool_ops_event) t_sop + spikes t_active + inactive
+t_inactive) / cores of its layer, plus the mesh barrier, linear in tiles between Table 2's 1-
+and 32-tile values (4 cores per tile, inferred); an inference takes T + L - 1 steps (a layer
+integrates in step t + 1 the spikes of step t). Area: each core's share of the 60 mm2 die
+(x86 cores and I/O included: an upper bound). No static or leakage power: Table 2 gives none.
 """
 from __future__ import annotations
 
@@ -65,6 +71,10 @@ DEPARTURES = (
     Departure("non-binary inputs as input_bits spike planes (upper bound: every bit set)",
               "Loihi 1 carries binary spikes only", "ours (bit-serial, as ISAAC)",
               "8-bit image: x8 messages and synaptic ops on conv1's nonzero pixels"),
+    Departure("a pool as weight-1 synaptic ops into compartments (one per spike into a window)",
+              "Loihi has no pooling unit; a compartment summing its window (average) or firing "
+              "at threshold 1 (max: an OR) is the mapping of a pool of spikes", "ours",
+              "a 2x2 pool of spikes: 23.6 pJ and 3.5 ns per spike into it"),
     Departure("barrier time linear in tiles between the 1- and 32-tile values, 4 cores per "
               "tile", "Table 2 gives the range only", "ours (interpolation; inferred tiles)",
               "11 tiles: 227 ns per step"),
@@ -129,12 +139,14 @@ def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     spikes = np.minimum(step["output_events"], step["neuron_updates"])
     idle = step["neuron_updates"] - spikes
     hop_pj = (table.v("tile_hop_east_west") + table.v("tile_hop_north_south")) / 2
+    pool_ops = w.event_pool_ops()
     energy = {
         "synaptic": synops * table.v("synaptic_op"),
+        "pool": pool_ops * table.v("synaptic_op"),
         "neuron": (spikes * table.v("neuron_update_active")
                    + idle * table.v("neuron_update_inactive")),
         "routing": messages * (table.v("within_tile_spike") + config.mean_hops * hop_pj)}
-    core_ns = (synops * table.v("synaptic_op_time")
+    core_ns = ((synops + pool_ops) * table.v("synaptic_op_time")
                + spikes * table.v("neuron_update_active_time")
                + idle * table.v("neuron_update_inactive_time")) / cores[rows]
     tiles = math.ceil(cores.sum() / table.v("cores_per_tile"))

@@ -2,7 +2,13 @@
 
 Rows are (layer, timestep) pairs in profile order; `layer_of_row` maps a row to its layer.
 Per-row arrays hold the profile's per-timestep counts (means per image); per-layer arrays
-hold the static facts (bits, shapes, memory sizes).
+hold the static facts (bits, shapes, memory sizes, the pool), among them two widths:
+
+    acc_bits      = min(32, w + a + ceil(log2 fan_in))  the accumulator of a layer's current
+    pool_op_bits  = b for a max pool, min(32, ceil(log2(k^2 (2^b - 1) + 1))) for an average
+                    pool (its window's sum), with b = 1 for a pool of spikes (after a LIF),
+                    acc_bits for a pool of currents (before the neuron), the output bits for
+                    a pool of activations (the ANN); 0 without a pool
 """
 from __future__ import annotations
 
@@ -43,6 +49,13 @@ class Workload:
         """A per-layer array repeated for each of the layer's rows."""
         return self.layer[name][self.layer_of_row]
 
+    def event_pool_ops(self) -> np.ndarray:
+        """Per row, the operations of an event-driven pool: pool_events (one per spike into
+        a window) for a pool of spikes; pool_ops (k^2 - 1 per pooled output) for a pool of
+        graded values, which has no events to skip."""
+        return np.where(self.per_row("pool_on_spikes"), self.step["pool_events"],
+                        self.step["pool_ops"])
+
 
 def from_profile(profile: dict, source: str = "") -> Workload:
     layers = profile["layers"]
@@ -61,6 +74,9 @@ def from_profile(profile: dict, source: str = "") -> Workload:
     layer["is_lif"] = np.array([item["neuron"] == "lif" for item in layers])
     layer["pooled"] = np.array([bool(item.get("pool")) for item in layers])
     layer["padding"] = np.array([float(item["padding"] or 0) for item in layers])
+    layer["acc_bits"] = np.minimum(32.0, layer["weight_bits"] + layer["input_bits"]
+                                   + np.ceil(np.log2(layer["fan_in"])))
+    layer.update(_pool_arrays(layers, layer))
     steps = [(i, step) for i, item in enumerate(layers) for step in item["per_timestep"]]
     return Workload(
         run=profile["run"], kind=spec["kind"], timesteps=profile["timesteps"],
@@ -71,6 +87,19 @@ def from_profile(profile: dict, source: str = "") -> Workload:
         layer_of_row=np.array([i for i, _ in steps]),
         t_of_row=np.array([step["t"] for _, step in steps]),
         source=source)
+
+
+def _pool_arrays(layers: list[dict], layer: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """pool_on_spikes and pool_op_bits (module docstring), from the k x k pool (k = 0: none)."""
+    k = np.array([float(item.get("pool_size") or 0) for item in layers])
+    on_spikes = np.array([item.get("pool") == "after_neuron" and item["neuron"] == "lif"
+                          for item in layers])
+    on_currents = np.array([item.get("pool") == "before_neuron" for item in layers])
+    b = np.where(on_spikes, 1.0, np.where(on_currents, layer["acc_bits"], layer["output_bits"]))
+    is_avg = np.array([item.get("pool_kind") == "avg" for item in layers])
+    window_sum = np.minimum(32.0, np.ceil(np.log2(k * k * (2.0 ** np.minimum(b, 32.0) - 1) + 1)))
+    bits = np.where(k > 0, np.where(is_avg, window_sum, b), 0.0)
+    return {"pool_on_spikes": on_spikes, "pool_op_bits": bits}
 
 
 def find_profiles(runs: list[str] | None, runs_dir: str | Path = "runs") -> tuple[list[Path], str]:

@@ -71,7 +71,10 @@ class WorkloadProbe:
       input_events = nonzero inputs;
       synops       = sum_i x_i * fanout_i   if the stage's input is binary (accumulates),
       dense_macs   = sum_i fanout_i          otherwise (every connection is computed);
-    and for each timestep t of its neuron: output_events = nonzero outputs (spikes for a LIF).
+    and for each timestep t of its neuron: output_events = nonzero outputs (spikes for a LIF);
+    and for each call t of its k x k pool (stride k) with P pooled outputs:
+      pool_ops     = P (k^2 - 1)                  (a dense pool's two-input operations),
+      pool_events  = nonzero inputs inside the windows (an event-driven pool's operations).
     A call may carry several timesteps: a weight layer's input [n*B, ...] holds n of them (B
     images per forward pass), a LIF's spikes are [T, B, ...]. Counts are accumulated as sums
     and sums of squares over images (no host syncs), so `summary()` gives the mean and
@@ -94,6 +97,8 @@ class WorkloadProbe:
             self._handles.append(stage.synapse.register_forward_hook(self._synapse_hook(stage)))
             if stage.neuron is not None:
                 self._handles.append(stage.neuron.register_forward_hook(self._neuron_hook(stage)))
+            if stage.pool is not None:
+                self._handles.append(stage.pool.register_forward_hook(self._pool_hook(stage)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -133,6 +138,19 @@ class WorkloadProbe:
             for y_t in steps.detach():
                 t = self._tick(f"{stage.name}/neuron")
                 self._add(stage.name, "output_events", t, (y_t != 0).flatten(1).sum(1))
+        return hook
+
+    def _pool_hook(self, stage):
+        k = stage.layer.pool.size
+
+        def hook(module, inputs, output) -> None:
+            height, width = output.shape[-2] * k, output.shape[-1] * k  # rows the windows read
+            windows = inputs[0].detach()[..., :height, :width]
+            dense = float(output[0].numel() * (k * k - 1))
+            for x_t in windows.unflatten(0, (-1, self._batch)):
+                t = self._tick(f"{stage.name}/pool")
+                self._add(stage.name, "pool_events", t, (x_t != 0).flatten(1).sum(1))
+                self._add(stage.name, "pool_ops", t, x_t.new_full((len(x_t),), dense))
         return hook
 
     def _fanout(self, name: str, module, input_shape, output_shape) -> Tensor:

@@ -15,7 +15,14 @@ from torch import nn
 from common.atomic import write_json, write_with
 from common.cpu_memory import keep_freed_memory
 from common.errors import UserError, run_cli
-from common.profile import COUNT_FIELDS, SCHEMA, STD_FIELDS, profile_table, validate_profile
+from common.profile import (
+    COUNT_FIELDS,
+    POOL_FIELDS,
+    SCHEMA,
+    STD_FIELDS,
+    profile_table,
+    validate_profile,
+)
 from common.runs import PROFILE_CSV, PROFILE_JSON
 from model.hooks import WorkloadProbe
 from model.network import Stage
@@ -82,7 +89,7 @@ def _step(t: int, layer: dict, measured: dict, snn: bool, timesteps: int) -> dic
 
     n = layer["neurons"]
     step: dict = {"t": t}
-    for metric in (*STD_FIELDS, "dense_macs"):
+    for metric in (*STD_FIELDS, "dense_macs", *POOL_FIELDS):
         step[metric], std = mean_std(metric)
         if metric in STD_FIELDS:
             step[f"{metric}_std"] = std

@@ -204,6 +204,58 @@ def test_strides_paddings_and_average_pools_in_the_profile(mnist_small):
     assert all(step["dense_macs"] == 6_936 and step["synops"] == 0
                for step in conv2["per_timestep"])
     assert conv2["pool_kind"] is None and conv2["pool_size"] is None
+    # the average pool of conv1's spikes: 6 x 12 x 12 outputs x 3 additions at every step (it
+    # follows the neuron, which runs every step); its events are all of conv1's spikes (2 | 24)
+    for step in conv1["per_timestep"]:
+        assert step["pool_ops"] == 6 * 12 * 12 * 3
+        assert step["pool_events"] == step["output_events"] > 0
+    assert all(s["pool_ops"] == s["pool_events"] == 0 for s in conv2["per_timestep"])
+
+
+def test_pool_events_are_the_spikes_its_windows_read_on_an_odd_map(mnist_small):
+    """conv4k4p0 on 28x28: 25x25 spikes; maxpool2 reads rows and columns 0..23 only: 4 x 12 x
+    12 outputs x 3 ORs = 1,728 dense ops; events counted from the LIF's own spikes."""
+    spec = ModelSpec(layers="conv4k4p0,maxpool2,fc8", encoding="rate", timesteps=2)
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    spikes = []
+    model.lif1.register_forward_hook(lambda m, i, o: spikes.append(o[0].detach()))
+    with WorkloadProbe(model) as probe, torch.no_grad():
+        model(pixels(mnist_small.test.images[:8]))
+    measured = probe.summary()["conv1"]
+    (conv1_spikes,) = spikes  # [T, B, 4, 25, 25]
+    for t, per_t in enumerate(conv1_spikes):
+        in_windows = per_t[..., :24, :24].sum((1, 2, 3)).mean().item()
+        assert measured["pool_events"][t][0] == pytest.approx(in_windows, rel=1e-9)
+        assert in_windows < per_t.sum((1, 2, 3)).mean().item()  # row and column 24 dropped
+        assert measured["pool_ops"][t][0] == 1_728
+
+
+def test_a_pool_of_held_currents_runs_once_and_an_ann_pool_is_dense(mnist_small):
+    """Before the neuron of conv1 under direct encoding the pool reads the held current once:
+    4 x 14 x 14 x 3 = 2,352 ops at t = 1; the ANN's 3x3 pool: 4 x 9 x 9 x 8 = 2,592."""
+    images = mnist_small.test.images[:4]
+    held = layer(profile_of(ModelSpec(layers="conv4,avgpool2,fc8", timesteps=3,
+                                      pool="before_neuron"), images), "conv1")
+    assert [s["pool_ops"] for s in held["per_timestep"]] == [2_352, 0, 0]
+    assert held["per_timestep"][0]["pool_events"] <= 4 * 28 * 28
+    ann = layer(profile_of(ModelSpec(kind="ann", timesteps=1, layers="conv4,avgpool3,fc8"),
+                           images), "conv1")
+    assert ann["totals"]["pool_ops"] == 2_592
+
+
+def test_a_profile_written_before_pool_counts_reads_them_from_shapes_and_spikes(mnist_small):
+    """The seed-like network's 2x2 max pools on 28x28 and 14x14 maps: the filled counts equal
+    the measured ones (k divides every map)."""
+    measured = profile_of(ModelSpec(**SMALL), mnist_small.test.images[:4])
+    old = json.loads(json.dumps(measured))
+    for item in old["layers"]:
+        for record in (*item["per_timestep"], item["totals"]):
+            del record["pool_ops"], record["pool_events"]
+    del old["totals"]["pool_ops"], old["totals"]["pool_events"]
+    filled = validate_profile(old)
+    assert filled == measured
+    assert layer(filled, "conv2")["per_timestep"][0]["pool_ops"] == 8 * 7 * 7 * 3
 
 
 def test_a_profile_written_before_pool_kinds_reads_as_2x2_max_pools(mnist_small):
