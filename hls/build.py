@@ -41,10 +41,10 @@ def build_and_check(model, spec, images, out, part: str = "xc7z020clg400-1",
         csim = run_csim(executable, frames, spec, state_shapes(model))
         report = {"images": len(images), "timesteps": spec.timesteps, "widths": widths,
                   "vs_torch": compare(csim, torch_reference(model, spec, frames),
-                                      net.readout.frac)}
+                                      net.readout.current_frac)}
         if graph is not None and graph.exists():
             report["vs_qonnx"] = compare(csim, qonnx_reference(graph, spec, frames),
-                                         net.readout.frac)
+                                         net.readout.current_frac)
         report["passed"] = all(r["passed"] for k, r in report.items() if k.startswith("vs_"))
         report["seconds"] = time.perf_counter() - start
         for name in ("frames.bin", "csim_out.bin", "csim"):

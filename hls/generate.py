@@ -4,8 +4,10 @@ weights), network.h (the membranes of the LIF stages) and stages.h (one timestep
 template instance per stage of the spec's layer list).
 
 The network is rewritten in integers: weights W_int with scale 2^-wfrac (power of two, from
-the Brevitas quantizer), pixels p with scale 2^-8 (spikes: 0/1), membrane codes v = V / step
-with step = 2^-Q, leak beta = 2^-K. LIF layer l gets accumulator units 2^-F_l
+the Brevitas quantizer), pixels p with scale 2^-8, spikes 0/1, and after a k x k average pool
+of spikes (k a power of two) the window's spike count c (0..k^2, bit_length(k^2) bits) with
+scale 2^-2log2(k): c / k^2 is the average, exactly; membrane codes v = V / step with step =
+2^-Q, leak beta = 2^-K. LIF layer l gets accumulator units 2^-F_l
 (F_l = wfrac_l + input frac) and updates its neurons as common.integer_lif.IntegerLIF states
 (the C++ is templates/lif.h), which equals PyTorch's float computation exactly (every float
 there is an exact integer multiple of a power of two). Widths follow from the bit widths: an
@@ -23,7 +25,12 @@ from torch import nn
 
 from common.errors import UserError
 from common.integer_lif import IntegerLIF
-from model.layers import WITHOUT_AVERAGE_POOL, Layer, refuse_unbuildable, without_average_pool
+from model.layers import (
+    WITH_POWER_OF_TWO_AVERAGE_POOL,
+    Layer,
+    refuse_unbuildable,
+    with_power_of_two_average_pool,
+)
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
@@ -46,6 +53,11 @@ class IntegerLayer:
     geometry: Layer
     lif: bool
 
+    @property
+    def current_frac(self) -> int:
+        """F: the accumulator's units 2^-F = weight scale x input scale."""
+        return self.frac + self.in_frac
+
 
 @dataclass(frozen=True)
 class IntegerNet:
@@ -63,8 +75,6 @@ class IntegerNet:
 def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
     """The trained network in integers, or a UserError naming what HLS does not support."""
     _check_supported(spec)
-    direct = spec.encoding == "direct"
-    pixel_frac = int(-math.log2(PIXEL_SCALE))
     layers = []
     for stage, layer in zip(model.stages(), spec.weight_layers, strict=True):
         quant = stage.synapse.quant_weight()
@@ -74,14 +84,24 @@ def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
             raise UserError(f"{stage.name}'s weight scale {scale} is not one power of two; "
                             f"retrain with the fixed-point quantizers")
         weights = quant.int().detach().cpu().numpy().astype(np.int64)
-        pixels_in = stage.fed_by_input and direct
         layers.append(IntegerLayer(
             name=stage.name, kind=layer.kind, weights=weights, frac=int(frac),
-            in_frac=pixel_frac if pixels_in else 0, in_bits=spec.input_bits if pixels_in else 1,
-            fan_in=int(np.prod(weights.shape[1:])), geometry=layer, lif=layer.neuron))
+            in_frac=_input_frac(spec, layer, layers[-1].geometry if layers else None),
+            in_bits=layer.input_bits, fan_in=int(np.prod(weights.shape[1:])), geometry=layer,
+            lif=layer.neuron))
     return IntegerNet(spec, layers, state_frac=int(-math.log2(spec.state_step)),
                       leak_shift=int(-math.log2(spec.beta)),
                       theta_code=round(spec.threshold / spec.state_step))
+
+
+def _input_frac(spec: ModelSpec, layer: Layer, before: Layer | None) -> int:
+    """The input scale 2^-in_frac of `layer`: pixels 2^-8 (direct encoding), a k x k average
+    pool's spike count 1 / k^2 = 2^-2log2(k) (k a power of two: _check_supported), spikes 1."""
+    if layer.fed_by_input and spec.encoding == "direct":
+        return int(-math.log2(PIXEL_SCALE))
+    if before is not None and before.pool is not None and before.pool.kind == "avg":
+        return 2 * int(math.log2(before.pool.size))
+    return 0
 
 
 def _check_supported(spec: ModelSpec) -> None:
@@ -98,8 +118,8 @@ def _check_supported(spec: ModelSpec) -> None:
         problems.append(f"pool={spec.pool} (after_neuron only)")
     if problems:
         raise UserError("the HLS generator does not support " + "; ".join(problems))
-    refuse_unbuildable(spec.weight_layers, "the HLS generator", without_average_pool,
-                       WITHOUT_AVERAGE_POOL)
+    refuse_unbuildable(spec.weight_layers, "the HLS generator", with_power_of_two_average_pool,
+                       WITH_POWER_OF_TWO_AVERAGE_POOL)
 
 
 def required_widths(net: IntegerNet) -> dict[str, int]:
@@ -112,7 +132,7 @@ def required_widths(net: IntegerNet) -> dict[str, int]:
         acc = spec.weight_bits + layer.in_bits + math.ceil(math.log2(layer.fan_in))
         widths[f"ACC{index}_BITS"] = acc
         if layer.lif:
-            lif = integer_lif(net, layer.frac + layer.in_frac, acc)
+            lif = integer_lif(net, layer.current_frac, acc)
             widths.update({f"SHIFT_V_{index}": lif.shift_v, f"SHIFT_A_{index}": lif.shift_a,
                            f"ROUND_{index}": lif.round_shift, f"X{index}_BITS": lif.x_bits})
     widths["LOGIT_BITS"] = widths[f"ACC{len(net.layers)}_BITS"]
@@ -139,7 +159,7 @@ def params_header(net: IntegerNet, widths: dict[str, int]) -> str:
         "LEAK_SHIFT": net.leak_shift, "STATE_MIN_CODE": -(2 ** (spec.state_bits - 1)),
         "STATE_MAX_CODE": 2 ** (spec.state_bits - 1) - 1, "THETA_CODE": net.theta_code,
         "RESET_ZERO": int(spec.reset == "zero"), "DIRECT_ENCODING": int(spec.encoding == "direct"),
-        "LOGIT_FRAC": net.readout.frac, **widths,
+        "LOGIT_FRAC": net.readout.current_frac, **widths,
     }
     lines = ["// Generated by hls/generate.py from a trained run: constants, widths, weights.",
              "#ifndef PARAMS_H", "#define PARAMS_H", ""]
@@ -150,7 +170,8 @@ def params_header(net: IntegerNet, widths: dict[str, int]) -> str:
     for index, layer in enumerate(net.layers, start=1):
         values = ",".join(str(int(v)) for v in layer.weights.flatten())
         dims = "".join(f"[{d}]" for d in layer.weights.shape)
-        lines.append(f"// {layer.name}: weight = W{index}_INT * 2^-{layer.frac}")
+        lines.append(f"// {layer.name}: weight = W{index}_INT * 2^-{layer.frac}, input scale "
+                     f"2^-{layer.in_frac}")
         lines.append(f"static const signed char W{index}_INT{dims} = {{{values}}};")
     lines += ["", "#endif", ""]
     return "\n".join(lines)
@@ -174,20 +195,21 @@ def stages_header(net: IntegerNet) -> str:
              "#ifndef STAGES_H", "#define STAGES_H", "",
              "static void run_stages(const pixel_t x[IN_C][IN_H][IN_W], membranes_t &m, "
              "logit_t logits[CLASSES]) {"]
-    source = "x"
+    source, source_type = "x", "pixel_t"
     for index, layer in enumerate(net.layers, start=1):
         in_shape = layer.geometry.input_shape
         if layer.kind == "fc" and len(in_shape) == 3:
             flat = f"f{index}"
-            lines.append(f"    spike_t {flat}[{math.prod(in_shape)}];")
+            lines.append(f"    {source_type} {flat}[{math.prod(in_shape)}];")
             lines.append(f"    flatten<{_args(in_shape)}>({source}, {flat});")
             source = flat
         lines += [f"    {line}" for line in _STAGE_CALLS[layer.kind](index, layer, source)]
-        source = f"s{index}"
-        if layer.geometry.pool is not None:
-            k = layer.geometry.pool.size
-            lines.append(f"    spike_t p{index}{_dims(layer.geometry.output_shape)};")
-            lines.append(f"    maxpool<{_args(_neuron_shape(layer))}, {k}>({source}, p{index});")
+        source, source_type = f"s{index}", "spike_t"
+        if (pool := layer.geometry.pool) is not None:
+            kind, source_type = _pool_output(pool.kind, net.layers[index])
+            lines.append(f"    {source_type} p{index}{_dims(layer.geometry.output_shape)};")
+            lines.append(f"    pool<{_args(_neuron_shape(layer))}, {pool.size}, {kind}>"
+                         f"({source}, p{index});")
             source = f"p{index}"
     lines += ["}", "", "#endif", ""]
     return "\n".join(lines)
@@ -212,6 +234,15 @@ def _fc(index: int, layer: IntegerLayer, source: str) -> list[str]:
 
 
 _STAGE_CALLS = {"conv": _conv_lif, "fc": _fc}
+
+
+def _pool_output(kind: str, reader: IntegerLayer) -> tuple[str, str]:
+    """The pool template's kind and output type for a pool of `kind` read by `reader`: a max
+    pool of spikes is a spike; an average pool of k x k spikes is their count (0..k^2 in
+    reader.in_bits = bit_length(k^2) bits), its scale 1 / k^2 being reader.in_frac."""
+    if kind == "max":
+        return "MAX_POOL", "spike_t"
+    return "SUM_POOL", f"ap_uint<{reader.in_bits}>"
 
 
 def _lif_args(index: int) -> str:

@@ -101,17 +101,15 @@ def is_seed_geometry(layer: Layer) -> bool:
 
 
 def without_average_pool(layer: Layer) -> bool:
-    """What the integer back ends (FINN, HLS, NIR) build: every conv geometry, max pools, fcs.
-    An average pool of spikes outputs a spike count / k^2, which they do not carry yet."""
+    """Every conv geometry, max pools, fcs: no average pool (whose output, a spike count
+    / k^2, is no spike)."""
     return layer.pool is None or layer.pool.kind == "max"
 
 
-WITHOUT_AVERAGE_POOL = "convs of any kernel, stride and padding, max pools of any size and fcs"
-
-
 def with_power_of_two_average_pool(layer: Layer) -> bool:
-    """What the FINN hardware graph builds: every conv geometry, max pools, average pools of
-    spikes whose k is a power of two (the spike count times 2^-2log2(k), a shift), fcs."""
+    """What the FINN hardware graph and the HLS generator build: every conv geometry, max
+    pools, average pools of spikes whose k is a power of two (the spike count times
+    2^-2log2(k), a shift), fcs."""
     pool = layer.pool
     return without_average_pool(layer) or (pool is not None and pool.size & (pool.size - 1) == 0)
 

@@ -4,6 +4,7 @@ import torch
 from test_export import TINY, tiny_model
 
 from common.errors import UserError
+from export.lockstep import PyTorchEngine, input_frames
 from export.step_graph import export_graph
 from export.verify import verify_graph
 from hls.build import build_and_check
@@ -43,7 +44,7 @@ def test_a_non_seed_topology_exports_bit_exact_and_passes_the_csim(tmp_path, mni
     assert meta["state_shapes"] == [[8, 28, 28], [8, 28, 28], [16, 14, 14], [32]]
     images = mnist_small.test.images[:3]
     verified = verify_graph(graph, model, spec, images, mnist_small.test.labels[:3])
-    assert verified["passed"] and verified["membranes_bit_exact"], verified
+    assert verified["passed"] and verified["qonnx_vs_pytorch"]["membranes_bit_exact"], verified
     report = build_and_check(model, spec, images, tmp_path / "hls", graph=graph)
     assert report["passed"], report
     assert report["vs_qonnx"]["membrane_4_bit_exact"] and report["vs_torch"]["logits_exact"]
@@ -69,6 +70,13 @@ def test_widths_follow_the_bit_widths():
     assert widths["ACC2_BITS"] == 11
     # conv1, direct: 8-bit pixels, fan-in 9 -> 4 + 8 + 4 bits
     assert widths["ACC1_BITS"] == 16
+    lenet = ModelSpec(layers="conv6k5p0,avgpool2,conv16k5p0,avgpool4", timesteps=2, weight_bits=4)
+    net = integer_net(build_model(lenet), lenet)
+    # conv2 reads 2x2 spike counts (0..4: 3 bits, scale 2^-2), fan-in 6 * 25 = 150 -> 4 + 3 + 8
+    assert (net.layers[1].in_bits, net.layers[1].in_frac) == (3, 2)
+    assert required_widths(net)["ACC2_BITS"] == 15
+    # the readout reads 4x4 counts of conv2's 16 x 8 x 8 spikes (0..16: 5 bits, scale 2^-4)
+    assert (net.readout.in_bits, net.readout.in_frac, net.readout.fan_in) == (5, 4, 64)
 
 
 def test_unsupported_specs_are_refused_in_one_line():
@@ -78,9 +86,10 @@ def test_unsupported_specs_are_refused_in_one_line():
     ann = ModelSpec(kind="ann", timesteps=1, weight_bits=4)
     with pytest.raises(UserError, match="kind=ann \\(spiking networks only\\)"):
         integer_net(build_model(ann), ann)
-    average = ModelSpec(timesteps=2, weight_bits=4, layers="conv4,avgpool2,conv8,fc8")
-    with pytest.raises(UserError, match=r"the HLS generator cannot build layer conv1 "
-                                        r"\(conv4k3s1p1\+avgpool2\); it builds convs of any"):
+    average = ModelSpec(timesteps=2, weight_bits=4, layers="conv4,avgpool2,conv8,avgpool3,fc8")
+    with pytest.raises(UserError, match=r"^the HLS generator cannot build layer conv2 "
+                                        r"\(conv8k3s1p1\+avgpool3\); it builds convs of any .*"
+                                        r"average pools of spikes of size 2, 4, 8, [^\n]*$"):
         integer_net(build_model(average), average)
 
 
@@ -93,4 +102,33 @@ def test_kernels_strides_paddings_and_pool_sizes_pass_the_csim(tmp_path, mnist_s
     assert report["vs_qonnx"]["membrane_2_bit_exact"] and report["vs_torch"]["logits_exact"]
     stages = (tmp_path / "hls" / "stages.h").read_text()
     assert "conv_lif<1, 28, 28, 4, 5, 1, 0, 24, 24," in stages
-    assert "maxpool<4, 24, 24, 3>" in stages and "conv_lif<4, 8, 8, 8, 3, 2, 1, 4, 4," in stages
+    assert "pool<4, 24, 24, 3, MAX_POOL>(s1, p1);" in stages
+    assert "conv_lif<4, 8, 8, 8, 3, 2, 1, 4, 4," in stages
+
+
+@pytest.mark.parametrize("layers, timesteps, fragments", [
+    # LeNet-5-like: 28 -> conv 24 -> pool 12 -> conv 8 -> pool 4; fc1 reads 16 x 4 x 4 counts
+    ("conv6k5p0,avgpool2,conv16k5p0,avgpool2,fc120,fc84", 3,
+     ["ap_uint<3> p1[6][12][12];", "pool<6, 24, 24, 2, SUM_POOL>(s1, p1);",
+      "conv_lif<6, 12, 12, 16, 5, 1, 0, 8, 8,", "ap_uint<3> f3[256];", "fc_lif<256, 120,"]),
+    # a 4x4 pool (counts 0..16 in 5 bits, scale 2^-4) read by the readout: 8 -> 2
+    ("conv4k5p0,avgpool2,conv8k5p0,avgpool4", 2,
+     ["ap_uint<5> p2[8][2][2];", "pool<8, 8, 8, 4, SUM_POOL>(s2, p2);",
+      "fc_readout<32, 10>(f3, W3_INT, logits);"])])
+def test_average_pools_of_spikes_pass_the_csim(tmp_path, mnist_small, layers, timesteps,
+                                               fragments):
+    """Each average pool of spikes is a sum pool (the spike count over the window) and the
+    next layer reads the count with scale 2^-2log2(k): membranes and logits stay bit-exact."""
+    spec = ModelSpec(layers=layers, timesteps=timesteps, weight_bits=4)
+    model = tiny_model(spec, mnist_small)
+    graph = tmp_path / "step.qonnx.onnx"
+    export_graph(model, spec, graph)
+    images = mnist_small.test.images[:2]
+    report = build_and_check(model, spec, images, tmp_path / "hls", graph=graph)
+    assert report["passed"], report
+    assert report["vs_qonnx"]["logits_exact"] and report["vs_torch"]["logits_exact"]
+    spikes = PyTorchEngine(model).run(input_frames(spec, images)).spikes
+    pooled = [index for index, layer in enumerate(spec.weight_layers) if layer.pooled]
+    assert all(spikes[index].any() for index in pooled)  # every pool counts some spikes
+    stages = (tmp_path / "hls" / "stages.h").read_text()
+    assert all(fragment in stages for fragment in fragments), stages

@@ -1,6 +1,7 @@
 // One C++ template per kind of stage of the layer list (model/layers.py); hls/generate.py
 // instantiates them, one call per stage, in the generated stages.h. Every current is an exact
-// integer sum: weights are integers (scale 2^-frac), pixels p (scale 2^-8), spikes 0/1. A LIF
+// integer sum: weights are integers (scale 2^-frac), pixels p (scale 2^-8), spikes 0/1, spike
+// counts c of a K x K sum pool (scale 2^-2log2(K): c / K^2 is the average pool). A LIF
 // stage updates its neurons with lif_neuron (lif.h) from its accumulator (acc_t) with the
 // shifts of params.h (SHIFT_V_l, SHIFT_A_l, ROUND_l; beta = 2^-LEAK_SHIFT).
 #ifndef QSNN_LAYERS_H
@@ -9,8 +10,8 @@
 #include "lif.h"
 #include "snn.h"
 
-template <typename acc_t>
-void synapse(acc_t &a, signed char w, pixel_t x) { a += w * x; }  // MAC (pixels)
+template <typename acc_t, int Bits>
+void synapse(acc_t &a, signed char w, ap_uint<Bits> x) { a += w * x; }  // MAC (pixels, counts)
 
 template <typename acc_t>
 void synapse(acc_t &a, signed char w, spike_t x) { if (x) a += w; }  // accumulate only (spike in)
@@ -37,30 +38,38 @@ void conv_lif(const in_t x[InC][H][W], const signed char w[OutC][InC][K][K],
             }
 }
 
-// K x K max pool of spikes with stride K (an OR over the window), rounding sizes down.
-template <int C, int H, int W, int K>
-void maxpool(const spike_t in[C][H][W], spike_t out[C][H / K][W / K]) {
+enum pool_kind { MAX_POOL, SUM_POOL };
+
+// K x K pool of spikes with stride K, rounding sizes down: MAX_POOL outputs a spike (an OR
+// over the window, out_t = spike_t), SUM_POOL the window's spike count (0..K^2, out_t =
+// ap_uint<bit_length(K^2)>), which is K^2 times the average pool.
+template <int C, int H, int W, int K, pool_kind Kind, typename out_t>
+void pool(const spike_t in[C][H][W], out_t out[C][H / K][W / K]) {
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H / K; y++)
             for (int z = 0; z < W / K; z++) {
-                spike_t any = 0;
+                out_t v = 0;
                 for (int ky = 0; ky < K; ky++)
-                    for (int kx = 0; kx < K; kx++) any |= in[c][K * y + ky][K * z + kx];
-                out[c][y][z] = any;
+                    for (int kx = 0; kx < K; kx++) {
+                        spike_t s = in[c][K * y + ky][K * z + kx];
+                        v = Kind == MAX_POOL ? out_t(v | s) : out_t(v + s);
+                    }
+                out[c][y][z] = v;
             }
 }
 
-// A map [C][H][W] as the vector an fc reads, in (C, H, W) order.
-template <int C, int H, int W>
-void flatten(const spike_t in[C][H][W], spike_t out[C * H * W]) {
+// A map [C][H][W] (spikes or spike counts) as the vector an fc reads, in (C, H, W) order.
+template <int C, int H, int W, typename in_t>
+void flatten(const in_t in[C][H][W], in_t out[C * H * W]) {
     for (int c = 0; c < C; c++)
         for (int y = 0; y < H; y++)
             for (int z = 0; z < W; z++) out[(c * H + y) * W + z] = in[c][y][z];
 }
 
-// fully connected + LIF: spikes x [In] -> spikes s [Out].
-template <int In, int Out, typename acc_t, int XBits, int ShiftV, int ShiftA, int Round>
-void fc_lif(const spike_t x[In], const signed char w[Out][In], state_t m[Out], spike_t s[Out]) {
+// fully connected + LIF: spikes (or spike counts) x [In] -> spikes s [Out].
+template <int In, int Out, typename acc_t, int XBits, int ShiftV, int ShiftA, int Round,
+          typename in_t>
+void fc_lif(const in_t x[In], const signed char w[Out][In], state_t m[Out], spike_t s[Out]) {
     for (int o = 0; o < Out; o++) {
         acc_t a = 0;
         for (int i = 0; i < In; i++) synapse(a, w[o][i], x[i]);
@@ -69,9 +78,10 @@ void fc_lif(const spike_t x[In], const signed char w[Out][In], state_t m[Out], s
     }
 }
 
-// the readout: spikes x [In] -> its accumulators (units 2^-LOGIT_FRAC), no neuron.
-template <int In, int Out>
-void fc_readout(const spike_t x[In], const signed char w[Out][In], logit_t logits[Out]) {
+// the readout: spikes (or spike counts) x [In] -> its accumulators (units 2^-LOGIT_FRAC), no
+// neuron.
+template <int In, int Out, typename in_t>
+void fc_readout(const in_t x[In], const signed char w[Out][In], logit_t logits[Out]) {
     for (int o = 0; o < Out; o++) {
         logit_t a = 0;
         for (int i = 0; i < In; i++) synapse(a, w[o][i], x[i]);
