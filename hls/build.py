@@ -20,10 +20,11 @@ import torch
 from common.atomic import atomic_dir, write_json
 from common.errors import UserError, run_cli
 from common.runs import EXPORT_DIR
+from export.lockstep import PyTorchEngine, lockstep
 from export.qonnx_export import graph_name
 from export.step_graph import state_shapes
-from export.verify import VerificationError
-from hls.csim import compare, compile_csim, input_frames, qonnx_reference, run_csim, torch_reference
+from export.verify import LOGIT_TOLERANCE, StepGraph, VerificationError
+from hls.csim import CSim, compile_csim
 from hls.generate import integer_net, required_widths, write_project
 from quant_training.trained_run import TrainedRun, add_run_arguments
 
@@ -36,16 +37,15 @@ def build_and_check(model, spec, images, out, part: str = "xc7z020clg400-1",
     start = time.perf_counter()
     with atomic_dir(out) as scratch:
         write_project(net, widths, scratch, part, clock_ns)
-        executable = compile_csim(scratch)
-        frames = input_frames(spec, images)
-        csim = run_csim(executable, frames, spec, state_shapes(model))
-        report = {"images": len(images), "timesteps": spec.timesteps, "widths": widths,
-                  "vs_torch": compare(csim, torch_reference(model, spec, frames),
-                                      net.readout.current_frac)}
+        csim = CSim(compile_csim(scratch), spec, state_shapes(model), net.readout.current_frac)
+        engines = [PyTorchEngine(model), csim]
         if graph is not None and graph.exists():
-            report["vs_qonnx"] = compare(csim, qonnx_reference(graph, spec, frames),
-                                         net.readout.current_frac)
-        report["passed"] = all(r["passed"] for k, r in report.items() if k.startswith("vs_"))
+            engines.append(StepGraph(graph, spec, "qonnx", LOGIT_TOLERANCE))
+        pairs = [("csim", engine.name) for engine in engines if engine is not csim]
+        checks = lockstep(spec, images, engines, pairs)
+        report = {"images": len(images), "timesteps": spec.timesteps, "widths": widths,
+                  **{f"vs_{check['reference']}": check for check in checks}}
+        report["passed"] = all(check["passed"] for check in checks)
         report["seconds"] = time.perf_counter() - start
         for name in ("frames.bin", "csim_out.bin", "csim"):
             (scratch / name).unlink(missing_ok=True)
