@@ -5,9 +5,9 @@
     logits   = sum_t out[t] / T  (readout "mean")   or   sum_t out[t]  (readout "sum")
 
 `SpikingCNN.forward` computes the same layer by layer. Every step-by-step engine (the PyTorch
-step, the exported QONNX graph, onnxruntime, the FINN hardware graph, the C simulation's
-references, sinabs) runs through `run_timesteps` and `input_frames`, so the bit-exact
-comparisons between them compare one loop.
+step, the exported QONNX graph, onnxruntime, the FINN hardware graph) runs through
+`run_timesteps` on frames from `input_frames` (export.lockstep: one way to run and compare
+any engine, the RTL and C simulations and sinabs included, on the same frames).
 """
 from __future__ import annotations
 

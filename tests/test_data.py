@@ -217,3 +217,24 @@ def test_every_registered_dataset_has_a_reader_and_specs_read_without_torch():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"  # make study-report imports no torch
+
+
+def test_synthetic_cifar10_is_read_as_cifar10_and_its_classes_differ_as_described(tmp_path):
+    """quant_training.synthetic writes the python version's files; class 0's grating runs
+    along x (columns differ, rows alike), class 5's along y (90 degrees), even classes are
+    warm (R > B), odd ones cool."""
+    from quant_training.synthetic import main as synthetic_main
+
+    synthetic_main([str(tmp_path), "--train", "400", "--test", "100"])
+    data = load_dataset("cifar10", tmp_path, val_size=50)
+    assert (len(data.train), len(data.val), len(data.test)) == (350, 50, 100)
+    images, labels = data.test.images.float(), data.test.labels
+    for label, varying in ((0, -1), (5, -2)):  # the axis along which the grating varies
+        summed = images[labels == label].sum(1)  # [N, H, W], channels added
+        across = summed.std(dim=varying).mean()  # spread across the stripes
+        along = summed.std(dim=-3 - varying).mean()  # spread along them: noise only
+        assert along < across / 2, (label, along, across)
+    warm, cool = images[labels % 2 == 0], images[labels % 2 == 1]
+    assert warm[:, 0].mean() > 2 * warm[:, 2].mean() and cool[:, 2].mean() > 2 * cool[:, 0].mean()
+    with pytest.raises(UserError, match=r"^train=3 and test=1: need train >= 5"):
+        synthetic_main([str(tmp_path / "small"), "--train", "3", "--test", "1"])
