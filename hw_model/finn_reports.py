@@ -1,5 +1,6 @@
 """FINN's own estimates (runs/<name>/fpga/<part>/summary.json, from `make fpga-estimate`)
-set beside the analytic model of hw_model.fpga at the same part, clock and target.
+set beside the analytic model of hw_model.fpga at the same part, clock and target, folded by
+FINN's SetFolding rule (folding "finn") so that both estimate the same design.
 
 Energy from FINN's resource counts uses the same (assumed) power constants and the same
 fixed-rate definition as hw_model.fpga, at the rate R = min(target, FINN's throughput):
@@ -52,7 +53,7 @@ def comparison_rows(w: Workload, table: Table) -> list[dict]:
         if part is None:
             continue
         clock_mhz = 1e3 / finn["clock_ns"]
-        config = fpga.Config(part, clock_mhz, finn["target_fps"])
+        config = fpga.Config(part, clock_mhz, finn["target_fps"], folding="finn")
         analytic = fpga.evaluate(w, config, table)
         totals = finn["totals"]
         latency_ns = finn["latency_per_inference_us"] * 1e3

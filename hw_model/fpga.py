@@ -2,7 +2,7 @@
 
 As the anchor (ANCHOR): FINN-R's MVAU formulas as finn-plus implements them (below). Ours
 (DEPARTURES, each with its factor): the LIF layer, the window and pool stages, conv1 once per
-image, the power constants (ASSUMPTIONS) and energy at a fixed rate.
+image, the power constants (ASSUMPTIONS), energy at a fixed rate and least-energy folding.
 
 Each weight layer is an MVAU with MW = fan-in (C_in k^2 or F_in) columns, MH = outputs
 (C_out or F_out) rows, numInputVectors = output positions, folded by PE (rows) and SIMD
@@ -17,15 +17,27 @@ MVAU_hls with resType "lut", weights in BRAM (ram_style auto), no fused activati
     BRAM18 = FINN's step table over depth MW MH / (PE SIMD) and width PE SIMD W
 
 A spiking layer adds the project's LIF layer (export/finn_lif.py), with the formulas below
-that FINN's estimates of it use too (lif_luts, lif_bram18), folded to the target on its own
-(the smallest PE dividing its channels, as export/folding.FoldLIF). The profile does not
-hold the accumulator's binary point, so the LIF datapath width is taken as the accumulator
-width + 2 bits and the rounding shift as 3 bits: ASSUMPTIONS, the middle of the seed
-network's cases (conv1 under direct encoding: + 1 bit and 6; spike-fed layers: + 3 and 1).
+that FINN's estimates of it use too (lif_luts, lif_bram18), folded on its own (FINN's rule:
+the smallest PE dividing its channels, as export/folding.FoldLIF; see Folding). The profile
+does not hold the accumulator's binary point, so the LIF datapath width is taken as the
+accumulator width + 2 bits and the rounding shift as 3 bits: ASSUMPTIONS, the middle of the
+seed network's cases (conv1 under direct encoding: + 1 bit and 6; spike-fed layers: + 3 and 1).
 For convolutions the sliding-window unit adds swu_base_luts and a (k - 1) rows + k pixel
 line buffer.
-Folding: like FINN's SetFolding, SIMD then PE grow over divisors until a layer's cycles per
-timestep fit clock / (target_fps T); without a target, PE = SIMD = 1.
+Folding (Config.folding): the candidates are FINN's SetFolding's: SIMD then PE grow over
+divisors (fold_path), the LIF PE over divisors of the channels, and a candidate meets the
+target when a layer's cycles per timestep fit clock / (target_fps T). "finn" takes, as
+SetFolding, the least parallel candidate of every stage. "least-energy" (the default, the
+analytic rows of every report) takes the combination of MVAU and LIF candidates with the
+least energy per inference at the fixed rate among those that fit the part (FINN's where
+none fits), the padding, window and pool stages (no modeled resources) folded just enough to
+keep up with the layer's MVAU and LIF. FINN's minimal folding is not the least-energy one:
+a more parallel MVAU finishes the same work in fewer busy cycles, which pay its fixed
+300 LUTs, its LIF and window logic and its BRAM reads fewer times. A design that meets the
+target and fits the part at T does so at every smaller T (same layer shapes) with no more
+resources (the LIF's timestep counter is no wider) and fewer busy frames, so the least energy
+at a fixed rate never rises as T falls wherever a design fits. Without a target, every fold
+is 1.
 Latency: layers stream as a pipeline of stages (padding, sliding window, MVAU: input_stages;
 LIF; pool window, pool: pool_stages), so an inference takes the fill (one frame through every stage)
 + (T - 1) x the slowest stage that runs every timestep (a layer computed once per image,
@@ -48,7 +60,8 @@ FINN designs on a PYNQ-Z2 board (xc7z020) draw 1.67-1.75 W in all (MLPerf Tiny v
 submissions, EEMBC EnergyRunner).
 
 Measured against the RTL design (2026-12-02; `make fpga-rtlsim` / `make fpga-synth` of the
-T=4, 4-bit seed network on the xczu7ev at 250 MHz, 50,000 inferences/s; reports/runs/
+T=4, 4-bit seed network on the xczu7ev at 250 MHz, 50,000 inferences/s, folding "finn", the
+design FINN built; reports/runs/
 snn_mnist_T4_w4_s8_direct_seed0/rtl_fifos_2026-12-02/): cycles per inference 4,096 here, in
 FINN's estimate and in the Verilator simulation with sized FIFOs (1.00 x); LUTs 101,400 here,
 116,923 in FINN's estimate, 36,463 in yosys's technology mapping of the same layers (2.78 x
@@ -57,12 +70,13 @@ not have. hw_model.finn_reports sets all three side by side for any run that has
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from common.errors import UserError
+from common.errors import UserError, check_choice
 from hw_model.constants import Table
 from hw_model.costs import Costs, Departure, ns_per_cycle
 from hw_model.workload import Workload
@@ -76,6 +90,7 @@ LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT = 2, 3  # ASSUMPTIONS, see the module docstrin
 # keeps its weights inside the layer (internal_embedded), in LUTs when <= 128 words deep.
 MAX_WEIGHT_STREAM_BITS = 8191
 MAX_ACC_BITS = 32
+FOLDINGS = ("least-energy", "finn")  # layer_hardware's folding rules
 ANCHOR = ("FINN-R (Blott et al., TRETS 2018) as finn-plus 1.6.1 implements it: MVAU LUT, "
           "BRAM18 and cycle formulas (equal to finn-plus's own estimates on a grid, tested)")
 DEPARTURES = (
@@ -100,8 +115,14 @@ DEPARTURES = (
               "at a required rate the fabric pays static power every second and dynamic "
               "energy for the work; static power x the inference interval (design flat out) "
               "and x latency are reported beside it", "ours",
-              "xc7z020, 100 MHz, 100/s: T=1 1,730 uJ <= T=5 1,808 uJ (power x the design's "
+              "xc7z020, 100 MHz, 100/s: T=1 1,515 uJ <= T=5 1,560 uJ (power x the design's "
               "own interval gave 6,103 > 5,555 uJ, issue 25)"),
+    Departure("folding: the least-energy combination of FINN's candidate foldings that meets "
+              "the rate and fits the part (the least parallel MVAU and LIF foldings where none "
+              "fits; FINN's SetFolding with folding 'finn', as beside FINN's own estimates)",
+              "minimal folding is not the least energy at a fixed rate: T=4 cost more than "
+              "T=5 (xc7z020, 200 MHz, 100/s: 1,975 > 1,917 uJ)", "ours",
+              "xc7z020, 200 MHz, 100/s, T=4: 1,549 uJ (least energy) vs 1,975 uJ (FINN's)"),
 )
 
 
@@ -110,6 +131,7 @@ class Config:
     part: str
     clock_mhz: float
     target_fps: float | None = None
+    folding: str = "least-energy"  # or "finn" (FINN's SetFolding): see layer_hardware
 
     def label(self) -> str:
         fps = f"{self.target_fps:g}fps" if self.target_fps else "minfold"
@@ -235,25 +257,35 @@ def lif_luts(neurons: int, pe: int, state_bits: int, x_bits: int, round_shift: i
     return luts
 
 
-def fold(mw: int, mh: int, vectors: int, target_cycles: float | None) -> tuple[int, int]:
-    """(PE, SIMD): SIMD grows first, then PE, over divisors, until cycles <= target."""
-    pe = simd = 1
+def fold_path(mw: int, mh: int) -> list[tuple[int, int]]:
+    """(PE, SIMD) in the order FINN's SetFolding tries them: SIMD over the divisors of MW at
+    PE = 1, then PE over the divisors of MH at SIMD = MW."""
+    return [(1, simd) for simd in _divisors(mw)] + [(pe, mw) for pe in _divisors(mh)[1:]]
+
+
+def fold_candidates(mw: int, mh: int, vectors: int,
+                    target_cycles: float | None) -> list[tuple[int, int]]:
+    """The foldings on fold_path that meet the target (cycles <= target), least parallel
+    first; the fully parallel one alone when none does; PE = SIMD = 1 without a target."""
     if target_cycles is None:
-        return pe, simd
-    for simd in _divisors(mw):
-        if mvau_cycles(mw, mh, pe, simd, vectors) <= target_cycles:
-            return pe, simd
-    for pe in _divisors(mh):
-        if mvau_cycles(mw, mh, pe, simd, vectors) <= target_cycles:
-            break
-    return pe, simd
+        return [(1, 1)]
+    path = fold_path(mw, mh)
+    meeting = [(pe, simd) for pe, simd in path
+               if mvau_cycles(mw, mh, pe, simd, vectors) <= target_cycles]
+    return meeting or path[-1:]
+
+
+def lif_candidates(neurons: int, channels: int, target_cycles: float | None) -> list[int]:
+    """PEs of a LIF layer that meet the target (neurons / PE <= target), the divisors of its
+    channels, least first; all channels alone when none does; 1 without a target."""
+    if target_cycles is None:
+        return [1]
+    return [d for d in _divisors(channels) if neurons / d <= target_cycles] or [channels]
 
 
 def fold_lif(neurons: int, channels: int, target_cycles: float | None) -> int:
     """PE of a LIF layer: the smallest divisor of its channels meeting the target."""
-    if target_cycles is None:
-        return 1
-    return next((d for d in _divisors(channels) if neurons / d <= target_cycles), channels)
+    return lif_candidates(neurons, channels, target_cycles)[0]
 
 
 def stream_cycles(positions: float, channels: int, target_cycles: float | None) -> float:
@@ -301,52 +333,155 @@ class LayerHardware:
 
 
 def layer_hardware(w: Workload, config: Config, table: Table) -> list[LayerHardware]:
+    """Each layer's hardware under the configuration's folding rule: "finn", FINN's
+    SetFolding (every stage the least parallel folding meeting the target), or
+    "least-energy" (least_energy_design over layer_options)."""
+    target = (config.clock_mhz * 1e6 / (config.target_fps * w.timesteps)
+              if config.target_fps else None)
+    least_energy = config.folding == "least-energy"
+    options = [layer_options(w, i, target, table, least_energy)
+               for i in range(len(w.layer_names))]
+    if not least_energy:
+        return [layer[0] for layer in options]
+    return least_energy_design(options, w, config, table)
+
+
+def layer_options(w: Workload, i: int, target: float | None, table: Table,
+                  least_energy: bool) -> list[LayerHardware]:
+    """Layer i's designs: every (PE, SIMD) of fold_candidates x every LIF PE of lif_candidates
+    (FINN's alone, the first, unless `least_energy`), the stages without modeled resources
+    folded by layer_design."""
+    layer = w.layer
+    once = bool(layer["computed_once"][i])  # folded for T times the cycles per step
+    layer_target = target * w.timesteps if target and once else target
+    mw, mh = int(layer["fan_in"][i]), int(layer["out_channels"][i])
+    mvau = fold_candidates(mw, mh, int(layer["positions"][i]), layer_target)
+    lif = lif_candidates(int(layer["neurons"][i]), mh, target) if layer["is_lif"][i] else [0]
+    if not least_energy:
+        mvau, lif = mvau[:1], lif[:1]
+    return [layer_design(w, i, pe, simd, lif_pe, target, table, least_energy)
+            for pe, simd in mvau for lif_pe in lif]
+
+
+def layer_design(w: Workload, i: int, pe: int, simd: int, lif_pe: int, target: float | None,
+                 table: Table, balance_streams: bool = False) -> LayerHardware:
+    """Layer i with its MVAU folded (PE, SIMD) and its LIF layer (if any) by `lif_pe`, for
+    `target` cycles per timestep (T times that for a layer computed once per image). The
+    padding, window and pool stages, which hold no modeled resources, are folded by the least
+    divisor meeting the target (FINN's SetFolding) or, with `balance_streams`, meeting the
+    layer's slowest resourced stage (MVAU, LIF) too: then they never set its busy cycles
+    where they can keep up, and a larger fold would save no energy."""
     layer = w.layer
     steps = w.timesteps
-    target = (config.clock_mhz * 1e6 / (config.target_fps * steps)) if config.target_fps else None
-    out = []
-    for i in range(len(w.layer_names)):
-        mw, mh = int(layer["fan_in"][i]), int(layer["out_channels"][i])
-        vectors = int(layer["positions"][i])
-        wb, ab = int(min(layer["weight_bits"][i], 32)), int(min(layer["input_bits"][i], 32))
-        once = bool(layer["computed_once"][i])  # folded for T times the cycles per step
-        layer_target = target * steps if target and once else target
-        pe, simd = fold(mw, mh, vectors, layer_target)
-        lut = mvau_luts(mw, mh, pe, simd, wb, ab)
-        embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
-        in_luts = embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH
-        bram = 0 if in_luts else mvau_bram18(mw, mh, pe, simd, wb)
-        bram_read = 0 if in_luts else bram18_per_read(mw * mh / (pe * simd), pe * simd * wb)
-        synapse = [mvau_cycles(mw, mh, pe, simd, vectors), *input_stages(layer, i, layer_target)]
-        every_step = pool_stages(layer, i, target)
-        if layer["is_lif"][i]:
-            s, neurons = int(layer["state_bits"][i]), int(layer["neurons"][i])
-            lif_pe = fold_lif(neurons, mh, target)
-            every_step.append(math.ceil(neurons / lif_pe))
-            acc_bits = wb + ab + math.ceil(math.log2(mw))
-            held_bits = acc_bits if once else 0  # the LIF holds its current and replays it
-            memories = lif_block_memories(neurons, lif_pe, s, held_bits)
-            bram += sum(memory_bram18(*memory) for memory in memories)
-            bram_read += sum(bram18_per_read(*memory) for memory in memories)
-            lut += lif_luts(neurons, lif_pe, s, acc_bits + LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT,
-                            steps, held_bits)
-        if layer["kernel"][i] > 1:
-            k = int(layer["kernel"][i])
-            line_bits = ((k - 1) * layer["input_width"][i] + k) * (mw // (k * k)) * ab
-            bram += math.ceil(line_bits / (18 * 1024))  # the window reads every line at once
-            bram_read += math.ceil(line_bits / (18 * 1024))
-            lut += int(table.v("swu_base_luts"))
-        if not once:
-            every_step += synapse
-        stages = synapse + every_step if once else every_step
-        out.append(LayerHardware(pe, simd, int(max(stages)), int(max(every_step, default=0)),
-                                 int(sum(stages)), lut, bram, bram_read))
-    return out
+    mw, mh = int(layer["fan_in"][i]), int(layer["out_channels"][i])
+    vectors = int(layer["positions"][i])
+    wb, ab = int(min(layer["weight_bits"][i], 32)), int(min(layer["input_bits"][i], 32))
+    once = bool(layer["computed_once"][i])  # folded for T times the cycles per step
+    layer_target = target * steps if target and once else target
+    lut = mvau_luts(mw, mh, pe, simd, wb, ab)
+    embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
+    in_luts = embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH
+    bram = 0 if in_luts else mvau_bram18(mw, mh, pe, simd, wb)
+    bram_read = 0 if in_luts else bram18_per_read(mw * mh / (pe * simd), pe * simd * wb)
+    resourced = [mvau_cycles(mw, mh, pe, simd, vectors)]
+    if layer["is_lif"][i]:
+        s, neurons = int(layer["state_bits"][i]), int(layer["neurons"][i])
+        resourced.append(math.ceil(neurons / lif_pe))
+        acc_bits = wb + ab + math.ceil(math.log2(mw))
+        held_bits = acc_bits if once else 0  # the LIF holds its current and replays it
+        memories = lif_block_memories(neurons, lif_pe, s, held_bits)
+        bram += sum(memory_bram18(*memory) for memory in memories)
+        bram_read += sum(bram18_per_read(*memory) for memory in memories)
+        lut += lif_luts(neurons, lif_pe, s, acc_bits + LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT,
+                        steps, held_bits)
+    if layer["kernel"][i] > 1:
+        k = int(layer["kernel"][i])
+        line_bits = ((k - 1) * layer["input_width"][i] + k) * (mw // (k * k)) * ab
+        bram += math.ceil(line_bits / (18 * 1024))  # the window reads every line at once
+        bram_read += math.ceil(line_bits / (18 * 1024))
+        lut += int(table.v("swu_base_luts"))
+
+    def stream_target(stage_target: float | None) -> float | None:
+        if balance_streams and stage_target:
+            return min(stage_target, max(resourced))
+        return stage_target
+
+    synapse = [resourced[0], *input_stages(layer, i, stream_target(layer_target))]
+    every_step = pool_stages(layer, i, stream_target(target)) + resourced[1:]
+    if not once:
+        every_step += synapse
+    stages = synapse + every_step if once else every_step
+    return LayerHardware(pe, simd, int(max(stages)), int(max(every_step, default=0)),
+                         int(sum(stages)), lut, bram, bram_read)
+
+
+def least_energy_design(options: list[list[LayerHardware]], w: Workload, config: Config,
+                        table: Table) -> list[LayerHardware]:
+    """The "least-energy" rule: one option per layer, with the least energy per inference at
+    the fixed rate among the combinations whose summed LUTs and BRAM18s fit the part
+    (least_energy_choice); where none fits, the first option of each layer (FINN's MVAU and
+    LIF folding).
+    Every option meets the target (or is the one fully parallel MVAU folding of a layer that
+    cannot), so the rate R, and with it P_static / R, is the same for every combination: the
+    least energy is the least E_dyn = sum over layers of frames x busy cycles per frame x
+    (LUT c_lut + BRAM18 reads c_bram), frames = T, or 1 for a layer computed once."""
+    energy = [dynamic_energy_pj(
+        np.array([h.cycles * (1 if once else w.timesteps) for h in layer], dtype=float),
+        np.array([h.lut for h in layer], dtype=float),
+        np.array([h.bram18_per_read for h in layer], dtype=float), np.zeros(len(layer)), table)
+        for layer, once in zip(options, w.layer["computed_once"], strict=True)]
+    resources = [[(h.lut, h.bram18) for h in layer] for layer in options]
+    picks = least_energy_choice(energy, resources, (table.v(f"{config.part}_lut"),
+                                                    table.v(f"{config.part}_bram18")))
+    return [layer[j] for layer, j in zip(options, picks or [0] * len(options), strict=True)]
+
+
+Design = tuple[float, int, int, tuple[int, ...]]  # (energy, LUT, BRAM18, option per layer)
+
+
+def least_energy_choice(energy: list[np.ndarray], resources: list[list[tuple[int, int]]],
+                        budget: tuple[float, float]) -> list[int] | None:
+    """Per layer, the index of one option such that the summed energy is least while the
+    summed (LUT, BRAM18) stay within `budget`; None when no combination does (ties: the
+    fewest LUTs, then BRAM18s, then the lowest indices). Exact: layer by layer, the partial
+    designs are extended by every option of the next layer, those past the budget dropped
+    and only the Pareto front of the rest kept (a partial design with at least the energy,
+    the LUTs and the BRAM18s of another cannot be part of a better whole)."""
+    front: list[Design] = [(0.0, 0, 0, ())]
+    for layer_energy, layer_resources in zip(energy, resources, strict=True):
+        options = pareto_front([(float(e), lut, bram, (j,)) for j, (e, (lut, bram))
+                                in enumerate(zip(layer_energy, layer_resources, strict=True))])
+        front = pareto_front([(e + oe, lut + ol, bram + ob, picks + j)
+                              for e, lut, bram, picks in front for oe, ol, ob, j in options
+                              if lut + ol <= budget[0] and bram + ob <= budget[1]])
+    return list(front[0][3]) if front else None
+
+
+def pareto_front(designs: list[Design]) -> list[Design]:
+    """The designs no other design matches or beats in energy, LUTs and BRAM18s at once,
+    least energy first. Taken by energy, a design is kept unless a kept one (no more energy)
+    has no more LUTs and no more BRAM18s: the kept (LUT, BRAM18) pairs' lower staircase
+    (LUTs rising, BRAM18s falling) answers that with one bisection."""
+    front: list[Design] = []
+    luts: list[int] = []  # the staircase: LUTs rising
+    brams: list[int] = []  # BRAM18s falling
+    for design in sorted(designs):
+        _, lut, bram, _ = design
+        at = bisect.bisect_right(luts, lut)  # staircase points with no more LUTs: luts[:at]
+        if at and brams[at - 1] <= bram:
+            continue
+        front.append(design)
+        end = at
+        while end < len(luts) and brams[end] >= bram:  # now above the staircase
+            end += 1
+        luts[at:end], brams[at:end] = [lut], [bram]
+    return front
 
 
 def evaluate(w: Workload, config: Config, table: Table) -> Costs:
     if config.part not in PARTS:
         raise UserError(f"FPGA part {config.part!r} is not supported; allowed: {', '.join(PARTS)}")
+    check_choice("FPGA folding", config.folding, FOLDINGS)
     hw = layer_hardware(w, config, table)
     cycles_layer = np.array([h.cycles for h in hw], dtype=float)
     lut = np.array([h.lut for h in hw], dtype=float)

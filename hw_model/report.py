@@ -109,7 +109,9 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
     if not finn.empty:
         lines += ["", "## FINN's own estimates vs the analytic model", "",
                   f"From `make fpga-estimate` ({finn_reports.ESTIMATOR}); the analytic model is "
-                  "evaluated at the same part, clock and target. Ratios are analytic / FINN; "
+                  "evaluated at the same part, clock and target and with FINN's folding rule "
+                  "(SetFolding, `folding=\"finn\"`), so both estimate one design. Ratios are "
+                  "analytic / FINN; "
                   "`unestimated_layers` counts layers FINN could not estimate (float "
                   "operations).", "", _table(finn, FINN_COLUMNS)]
         measured = finn.dropna(subset=["rtlsim_cycles_per_inference", "yosys_lut"], how="all")
@@ -133,6 +135,10 @@ def markdown(summary: pd.DataFrame, sweep: pd.DataFrame | None, finn: pd.DataFra
               "hw_model/tables/fpga.toml): calibrate with Vivado `report_power` before quoting "
               "FPGA energy; LUT/BRAM/cycle counts are FINN-R's MVAU formulas plus the "
               "departures listed above.",
+              "- FPGA folding: the analytic rows fold each layer by the least-energy rule (of "
+              "FINN's candidate foldings that meet the rate, the combination with the least "
+              "energy per inference that fits the part; FINN's SetFolding where none fits); "
+              "FINN's rows are FINN's own SetFolding result.",
               "- IMC `dense` mode is SpikeSim's (every PE cycle every timestep: linear in T, "
               "blind to sparsity); `event-array` scales only the crossbar arrays with the "
               "measured synaptic activity; `event` also the ADCs and periphery (OPTIMISTIC).",

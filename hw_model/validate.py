@@ -138,7 +138,7 @@ def fpga_lines() -> list[Line]:
     synth = json.loads((RTL_DIR / "synth.json").read_text())
     w, = load_workloads([EXAMPLES / f"{RTL_RUN}.json"])
     part = next(p for p in fpga.PARTS if finn["part"].startswith(p))
-    config = fpga.Config(part, 1e3 / finn["clock_ns"], finn["target_fps"])
+    config = fpga.Config(part, 1e3 / finn["clock_ns"], finn["target_fps"], folding="finn")
     table = load_target_table("fpga")
     analytic = fpga.evaluate(w, config, table)
     analytic_cycles = analytic.per_inference["inference_interval_ns"] / fpga.ns_per_cycle(

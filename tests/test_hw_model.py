@@ -1,6 +1,7 @@
 """Cost models against hand calculations, published constants and finn-plus's own estimates."""
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ from hand_profiles import conv_layer, linear_layer, profile, step
 
 from common.errors import UserError
 from hw_model import digital, fpga, imc, loihi
-from hw_model.constants import load_table
+from hw_model.constants import Constant, Table, load_table
 from hw_model.report import main as report_main
 from hw_model.targets import load_target_table, parse_targets
 from hw_model.workload import from_profile
@@ -43,6 +44,61 @@ def test_digital_energy_of_one_linear_layer_by_hand():
     assert costs.energy_pj["memory"][0] == pytest.approx(memory)
     assert costs.cycles[0] == pytest.approx(200 / 10 + 10 / 5)
     assert costs.latency_ns[0] == pytest.approx(costs.cycles[0] * 10.0)
+
+
+# A 2-channel 6x6 LIF conv (3 input channels, 3x3) with a 2x2 pool after its neuron: 2 x 3 x 3
+# = 18 pooled outputs, 18 x 3 = 54 dense pool ops per step; 7 of its spikes fall in windows.
+POOL_STEP = step(output_events=7, neuron_updates=72, pool_ops=54, pool_events=7)
+
+
+def pooled_conv(kind: str, where: str = "after_neuron", **static) -> dict:
+    return conv_layer(c_in=3, c_out=2, size=6, pool=where, pool_kind=kind, pool_size=2, **static)
+
+
+@pytest.mark.parametrize("kind, op_bits", [("max", 1), ("avg", 3)])
+def test_digital_pool_of_spikes_costs_one_add_per_spike_by_hand(kind, op_bits):
+    """Event-driven: 7 spikes into the windows; a max pool ORs (1 bit: E_add(8) / 8 =
+    0.00375 pJ), an average pool increments a 3-bit count (0..4: 3 x 0.00375 = 0.01125 pJ);
+    the neuron units (N = 5) pool: 7 more neuron-unit operations."""
+    w = workload([pooled_conv(kind)], [[POOL_STEP]])
+    costs = digital.evaluate(w, digital.Config(10, 5, 100.0), DIGITAL)
+    assert costs.energy_pj["pool"][0] == pytest.approx(7 * op_bits * 0.03 / 8)
+    assert costs.cycles[0] == pytest.approx((72 + 7) / 5)
+
+
+@pytest.mark.parametrize("kind, where, neuron, op_bits", [
+    ("max", "after_neuron", "relu", 4),  # the ANN's 4-bit activations: a 4-bit compare
+    ("avg", "after_neuron", "relu", 6),  # four of them summed: up to 60, 6 bits
+    ("max", "before_neuron", "lif", 10)])  # currents: 4 + 1 + ceil(log2 27) = 10-bit acc
+def test_digital_pool_of_graded_values_is_dense_by_hand(kind, where, neuron, op_bits):
+    layer = pooled_conv(kind, where, neuron=neuron, output_bits=4 if neuron == "relu" else 1)
+    costs = digital.evaluate(workload([layer], [[POOL_STEP]], kind="ann" if neuron == "relu"
+                                      else "snn"), digital.Config(10, 5, 100.0), DIGITAL)
+    e_add = op_bits * 0.03 / 8 if op_bits < 8 else 0.03 + (op_bits - 8) * (0.1 - 0.03) / 24
+    assert costs.energy_pj["pool"][0] == pytest.approx(54 * e_add)
+
+
+def test_imc_pools_in_digital_periphery_dense_except_in_event_mode():
+    """The 2x2 average pool of spikes (3-bit count, E_add(3) = 0.01125 pJ at Horowitz's 45 nm):
+    54 dense ops in dense and event-array mode, its 7 events in event mode; a max pool's dense
+    charge is 3 x 0.00375 pJ per pooled output (the departure's factor)."""
+    w = workload([pooled_conv("avg")], [[POOL_STEP]])
+    charged = {mode: imc.evaluate(w, imc.Config(64, 4, mode, 250.0), IMC).energy_pj["pool"][0]
+               for mode in imc.MODES}
+    assert charged == pytest.approx({"dense": 54 * 0.01125, "event-array": 54 * 0.01125,
+                                     "event": 7 * 0.01125})
+    dense_max = imc.evaluate(workload([pooled_conv("max")], [[POOL_STEP]]),
+                             imc.Config(64, 4, "dense", 250.0), IMC).energy_pj["pool"][0]
+    assert dense_max / 18 == pytest.approx(3 * 0.00375)
+
+
+def test_loihi_pool_of_spikes_is_one_synaptic_op_per_spike_by_hand():
+    """7 spikes into the pool's windows: 7 weight-1 synaptic ops, 7 x 23.6 pJ, 7 x 3.5 ns on
+    the layer's one core (72 neurons: 7 fire, 65 leak)."""
+    costs = loihi.evaluate(workload([pooled_conv("avg")], [[POOL_STEP]]), loihi.Config(1.0),
+                           LOIHI)
+    assert costs.energy_pj["pool"][0] == pytest.approx(7 * 23.6)
+    assert costs.latency_ns[0] == pytest.approx(7 * 3.5 + 7 * 8.4 + 65 * 5.3)
 
 
 def test_digital_interpolations_hit_horowitz_points():
@@ -216,13 +272,16 @@ def test_finn_r_formulas_match_finn_plus(mw, mh, w_bits, idt, a_bits):
             assert fpga.mvau_cycles(mw, mh, pe, simd, 49) == op.get_exp_cycles()
 
 
-def test_folding_meets_the_cycle_target_like_finn_setfolding():
-    assert fpga.fold(288, 64, 196, None) == (1, 1)
-    pe, simd = fpga.fold(288, 64, 196, 196 * 64 * 288 / 40)
-    assert fpga.mvau_cycles(288, 64, pe, simd, 196) <= 196 * 64 * 288 / 40
-    assert (pe, simd) == (1, 48)
-    pe, simd = fpga.fold(288, 64, 196, 196 * 4)
-    assert (simd, pe) == (288, 16)
+def test_folding_candidates_meet_the_cycle_target_like_finn_setfolding():
+    """SetFolding's path for MW 288, MH 64: SIMD over 1, 2, 3, 4, 6, 8, 9, 12, 16, 18, 24, 32,
+    36, 48, 72, 96, 144, 288, then PE over 2, 4, 8, 16, 32, 64; FINN's is the first that meets
+    the target. cycles = 64 x 288 x 196 / (PE SIMD)."""
+    assert fpga.fold_candidates(288, 64, 196, None) == [(1, 1)]
+    candidates = fpga.fold_candidates(288, 64, 196, 196 * 64 * 288 / 40)
+    assert candidates == [(1, s) for s in (48, 72, 96, 144, 288)] + [
+        (p, 288) for p in (2, 4, 8, 16, 32, 64)]
+    assert fpga.fold_candidates(288, 64, 196, 196 * 4)[0] == (16, 288)
+    assert fpga.fold_candidates(288, 64, 196, 1) == [(64, 288)]  # none meets: fully parallel
 
 
 def test_fpga_latency_pipelines_timesteps():
@@ -241,11 +300,12 @@ def test_fpga_energy_at_a_fixed_rate_is_static_over_rate_plus_dynamic_while_busy
     86 LUT + 7 counter bits + 12 LUTRAM = 105, 1 BRAM18; fc2 (32 -> 10): 300 + 1.1 (5 + 5 + 11)
     = 323 LUT, 1 BRAM18. Busy: fc1 2,048 cycles per frame (its MVAU), fc2 320, 4 frames each.
     A read enables each layer's one weight RAMB18 (2,048 x 4 and 320 x 4 bits; fc1's membranes
-    sit in LUTRAM). E = 0.15 W / 1,000/s + sum of busy cycles x (LUT 0.1 + BRAM 20) pJ."""
+    sit in LUTRAM). E = 0.15 W / 1,000/s + sum of busy cycles x (LUT 0.1 + BRAM 20) pJ.
+    FINN's folding rule, which gives PE = SIMD = 1 at this rate."""
     layers = [linear_layer("fc1", 64, 32), linear_layer("fc2", 32, 10, neuron="readout")]
     quiet = [step(neuron_updates=32), step(neuron_updates=10)]
     w = workload(layers, [[quiet[0]] * 4, [quiet[1]] * 4])
-    costs = fpga.evaluate(w, fpga.Config("xc7z020", 100.0, 1000.0), FPGA)
+    costs = fpga.evaluate(w, fpga.Config("xc7z020", 100.0, 1000.0, folding="finn"), FPGA)
     assert costs.resources["lut"].tolist() == [324 + 105, 323]
     static_pj = 0.15 / 1000 * 1e12
     dynamic_pj = sum((lut * 0.1 + 20) * cycles * 4 for lut, cycles in ((429, 2048), (323, 320)))
@@ -278,18 +338,76 @@ def test_fpga_energy_does_not_rise_as_t_falls_at_a_fixed_rate():
     assert energy[1] <= energy[5]
 
 
-def test_fpga_energy_at_t1_is_below_t5_at_every_swept_rate_on_the_committed_profiles():
-    """The flaw this definition removes: under power x the design's own interval, T = 1 cost
-    more than T = 5 in 4 of 20 sweep configurations (issue 25: 6,103 vs 5,555 uJ at xc7z020,
-    100 MHz, 100/s) because folding overshoots the target by different amounts."""
+def test_fpga_energy_never_rises_as_t_falls_at_every_swept_rate_on_the_committed_profiles():
+    """Issue 25: under power x the design's own interval, T = 1 cost more than T = 5 in 4 of
+    20 sweep configurations (6,103 vs 5,555 uJ at xc7z020, 100 MHz, 100/s); at a fixed rate
+    with FINN's minimal folding, T = 4 cost more than T = 5 in 2 (1,975 vs 1,917 uJ at
+    xc7z020, 200 MHz, 100/s). With least-energy folding: never, over every committed T."""
     from hw_model.workload import EXAMPLES, load_workloads
 
-    runs = {t: load_workloads([EXAMPLES / f"snn_mnist_T{t}_w4_s8_direct_seed0.json"])[0]
-            for t in (1, 5)}
+    paths = sorted(EXAMPLES.glob("snn_mnist_T*_w4_s8_direct_seed0.json"))
+    runs = sorted((w.timesteps, w) for w in load_workloads(paths))
+    assert [t for t, _ in runs] == [1, 4, 5, 10, 20]
     for config in fpga.sweep_configs(FPGA):
-        energy = {t: fpga.evaluate(w, config, FPGA).total_energy_pj.sum()
-                  for t, w in runs.items()}
-        assert energy[1] <= energy[5], config.label()
+        energy = [fpga.evaluate(w, config, FPGA).total_energy_pj.sum() for _, w in runs]
+        assert energy == sorted(energy), config.label()
+
+
+def _readout_8_to_2(lut_budget):
+    """One readout layer 8 -> 2 (4-bit weights, spikes in), T = 1, on an xc7z020 with
+    `lut_budget` LUTs, 100 MHz, 10^6 inferences/s: a target of 100 cycles."""
+    w = workload([linear_layer("fc", 8, 2, neuron="readout")], [[step()]])
+    table = Table({**FPGA, "xc7z020_lut": Constant(lut_budget, "LUT", "test")})
+    return w, fpga.Config("xc7z020", 100.0, 1e6), table
+
+
+def test_least_energy_folding_of_one_layer_by_hand():
+    """MW = 8, MH = 2, 16 weights. Every folding on SetFolding's path meets the 100 cycles:
+    (PE, SIMD)  cycles  LUT = int(300 + 1.1 PE (15 SIMD + 4))   RAMB18 (read)  E_dyn pJ
+    (1, 1)      16      320                                       1 (16 x 4 b)   16 (32.0 + 20)
+    (1, 2)       8      337                                       1 (8 x 8 b)     8 (33.7 + 20)
+    (1, 4)       4      370                                       1 (4 x 16 b)    4 (37.0 + 20)
+    (1, 8)       2      436                                       1 (2 x 32 b)    2 (43.6 + 20)
+    (2, 8)       1      572                                       2 (1 x 64 b)    1 (57.2 + 40)
+    (mult 5 SIMD, adder 5 (2 SIMD - 1), acc ceil(7 + log2(1 + 2^-7) + 1) = 9; E_dyn = cycles x
+    (LUT x 0.1 + reads x 20) pJ.) FINN's SetFolding takes (1, 1), 832 pJ; the least energy
+    is (2, 8), 97.2 pJ, within the part's 53,200 LUTs; with a 500-LUT part (2, 8) does not
+    fit and the least energy that fits is (1, 8), 127.2 pJ. Static: 0.15 W / 10^6/s."""
+    static_pj = 0.15 / 1e6 * 1e12
+    for budget, rule, (pe, simd), lut, dynamic_pj in [
+            (53200, "finn", (1, 1), 320, 16 * (32.0 + 20)),
+            (53200, "least-energy", (2, 8), 572, 1 * (57.2 + 40)),
+            (500, "least-energy", (1, 8), 436, 2 * (43.6 + 20))]:
+        w, config, table = _readout_8_to_2(budget)
+        costs = fpga.evaluate(w, replace(config, folding=rule), table)
+        assert (costs.resources["pe"][0], costs.resources["simd"][0]) == (pe, simd)
+        assert costs.resources["lut"][0] == lut
+        assert costs.energy_pj["dynamic"].sum() == pytest.approx(dynamic_pj)
+        assert costs.total_energy_pj.sum() == pytest.approx(static_pj + dynamic_pj)
+
+
+def test_least_energy_choice_trades_between_layers_within_the_budget():
+    """Layer 1: energies 10, 4, 1 at 1, 3, 6 LUTs; layer 2: 8, 2 at 1, 4 LUTs; 8 LUTs.
+    Combinations (energy, LUTs): (0,0) 18, 2; (0,1) 12, 5; (1,0) 12, 4; (1,1) 6, 7;
+    (2,0) 9, 7; (2,1) 3, 10 does not fit. Least: (1, 1), though layer 1's own least is 2."""
+    energy = [np.array([10.0, 4.0, 1.0]), np.array([8.0, 2.0])]
+    resources = [[(1, 0), (3, 0), (6, 0)], [(1, 0), (4, 0)]]
+    assert fpga.least_energy_choice(energy, resources, (8, 0)) == [1, 1]
+    assert fpga.least_energy_choice(energy, resources, (10, 0)) == [2, 1]
+    assert fpga.least_energy_choice(energy, resources, (1, 0)) is None  # nothing fits
+
+
+def test_least_energy_folding_falls_back_to_finns_where_nothing_fits():
+    w, config, table = _readout_8_to_2(100)  # below every folding's 320+ LUTs
+    hardware = fpga.layer_hardware(w, config, table)
+    assert (hardware[0].pe, hardware[0].simd) == (1, 1)
+
+
+def test_unknown_fpga_folding_rule_is_one_line():
+    w, config, table = _readout_8_to_2(53200)
+    with pytest.raises(UserError, match="FPGA folding='fast' is not supported; allowed: "
+                                        "least-energy, finn"):
+        fpga.evaluate(w, replace(config, folding="fast"), table)
 
 
 # ---- loihi --------------------------------------------------------------------------------
