@@ -11,13 +11,14 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt |
 # VAR is set, else nothing.
 opt = $(if $($(1)),$(2) $($(1)))
 # make qat: MODEL TIMESTEPS WBITS STATE_BITS ENCODING RESET LAYERS DATASET EPOCHS BATCH LR SCHEDULE
-# SHIFT_PX SEED LIMIT NAME RESUME DEVICE MAX_MINUTES; paths: DATA_DIR (else $$QSNN_DATA_DIR,
+# SHIFT_PX SEED LIMIT NAME RESUME DEVICE MAX_MINUTES FROM; make import-nir: NIR DATASET NAME
+# TIMESTEPS DT DISCRETISATION PIXEL_DIVISOR; paths: DATA_DIR (else $$QSNN_DATA_DIR,
 # else data/) RUNS_DIR (runs/); the rest: RUN SPLIT TARGETS IMAGES HLS_IMAGES NIR_IMAGES
 # FPGA_PART CLK_NS TARGET_FPS BENCH_DEVICE GRID CPUS_PER_TRIAL GPUS_PER_TRIAL STUDY_DIR
 PATHS = $(call opt,RUNS_DIR,--runs-dir) $(call opt,DATA_DIR,--data-dir)
 FPGA = $(call opt,FPGA_PART,--part) $(call opt,CLK_NS,--clock-ns)
 
-.PHONY: help setup qat eval profile export fpga-estimate fpga-build fpga-rtlsim fpga-synth hls \
+.PHONY: help setup qat import-nir ptq eval profile export fpga-estimate fpga-build fpga-rtlsim fpga-synth hls \
 	report sweep cost-check study \
 	study-report paper bench test \
 	nir docker-build docker-run clean-venv
@@ -31,7 +32,14 @@ help:
 	@echo "    DATASET=mnist|fashion|cifar10|svhn EPOCHS BATCH LR SCHEDULE=cosine|constant"
 	@echo "    SHIFT_PX SEED LIMIT=<n train images> NAME=<run> RESUME=1 DEVICE=auto|cpu|cuda"
 	@echo "    MAX_MINUTES=<stop after the epoch that passes it>"
+	@echo "    FROM=runs/<name>  start from that run's weights (an imported NIR graph), its"
+	@echo "    network on the fixed point (beta to a shift, theta to the grid) and its dataset"
 	@echo "    (defaults: $(PY) -m quant_training.train --help)"
+	@echo "make import-nir NIR=model.nir DATASET=mnist NAME=<run> [TIMESTEPS] [DT=1e-4"
+	@echo "    DISCRETISATION=exp|euler] [PIXEL_DIVISOR=256|255]  a NIR graph (snnTorch, sinabs,"
+	@echo "    make nir) as a float run -> runs/<name>/ (snnTorch: DT=1e-4 DISCRETISATION=euler)"
+	@echo "make ptq [RUN=...] [WBITS=4] [STATE_BITS=8] [IMAGES=1000]  post-training quantization:"
+	@echo "                           float vs fixed-point accuracy, what was rounded -> <run>/ptq.json"
 	@echo "make eval [RUN=runs/<name>] evaluate a run's best checkpoint (default: latest run)"
 	@echo "make profile [RUN=...] [LIMIT=n] [SPLIT=test|val]  workload profile -> <run>/profile.json"
 	@echo "make export [RUN=...] [IMAGES=100]   QONNX step graph + verification -> <run>/export/"
@@ -78,7 +86,16 @@ qat: setup
 	  $(call opt,BATCH,--batch-size) $(call opt,LR,--lr) $(call opt,SCHEDULE,--schedule) \
 	  $(call opt,SHIFT_PX,--shift-px) $(call opt,SEED,--seed) $(call opt,LIMIT,--limit) \
 	  $(call opt,NAME,--name) $(call opt,DEVICE,--device) \
-	  $(call opt,MAX_MINUTES,--max-minutes) $(if $(RESUME),--resume)
+	  $(call opt,MAX_MINUTES,--max-minutes) $(if $(RESUME),--resume) $(call opt,FROM,--from)
+
+import-nir: setup
+	$(PY) -m quant_training.nir_import $(NIR) --dataset $(DATASET) --name $(NAME) $(PATHS) \
+	  $(call opt,TIMESTEPS,--timesteps) $(call opt,DT,--dt) \
+	  $(call opt,DISCRETISATION,--discretisation) $(call opt,PIXEL_DIVISOR,--pixel-divisor)
+
+ptq: setup
+	$(PY) -m quant_training.ptq $(RUN) $(PATHS) $(call opt,WBITS,--weight-bits) \
+	  $(call opt,STATE_BITS,--state-bits) $(call opt,IMAGES,--images)
 
 eval: setup
 	$(PY) -m quant_training.evaluate $(RUN) $(PATHS) $(call opt,DEVICE,--device)

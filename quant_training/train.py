@@ -1,12 +1,16 @@
 """Quantization-aware training of a spiking CNN or its ANN baseline (`make qat`).
 
     python -m quant_training.train --timesteps 10 --weight-bits 4 --state-bits 8 --epochs 10
+    python -m quant_training.train --from runs/<float run> --weight-bits 4 --epochs 2
 
 Writes runs/<name>/: best.pt (best validation accuracy), last.pt (for --resume), history.csv
 (one row per epoch) and, once training has finished, the best checkpoint's single test pass:
 metrics.json and the workload profile (profile.json, profile.csv; see common/profile.py).
 Options are validated before anything is written; every network and training option and its
 default comes from ModelSpec (model/spec.py) and TrainConfig (quant_training/config.py).
+--from starts from another run's weights (an imported NIR graph: quant_training/nir_import.py)
+with its network on the fixed point (quant_training.ptq.quantized_spec; the options given
+override) and its dataset.
 """
 from __future__ import annotations
 
@@ -25,12 +29,13 @@ from common.atomic import write_json, write_with
 from common.cpu_memory import keep_freed_memory
 from common.dataclass_cli import ArgumentParser, add_fields, given
 from common.errors import UserError, run_cli
-from common.runs import CHECKPOINT, HISTORY, LAST, METRICS
+from common.runs import CHECKPOINT, HISTORY, LAST, METRICS, resolve_run
 from model.network import build_model
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model, read_checkpoint, save_checkpoint
 from quant_training.config import TrainConfig, run_name, shape_from_dataset
 from quant_training.data import VAL_SPLIT_SEED, Dataset, load_dataset, resolve_data_dir
+from quant_training.datasets import DATASETS
 from quant_training.engine import Result, evaluate, spike_summary, train_one_epoch
 from quant_training.profile import profile_model, write_profile
 from quant_training.step import TrainStep, load_optimizer_state, optimizer_for
@@ -85,6 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     out.add_argument("--runs-dir", default="runs")
     out.add_argument("--name", default=None, help="run folder name (default from the options)")
     out.add_argument("--resume", action="store_true", help="continue runs/<name> from last.pt")
+    out.add_argument("--from", dest="from_run", default=None,
+                     help="start from this run's best.pt (its network, quantized; its dataset)")
     return p.parse_args(argv)
 
 
@@ -100,23 +107,56 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**given(args, TrainConfig))
 
 
+@dataclass(frozen=True)
+class Start:
+    """Weights to start from (--from): the state dict and where it came from."""
+
+    state_dict: dict
+    source: dict
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    spec, config = spec_from_args(args), config_from_args(args)
-    run_dir = Path(args.runs_dir) / (args.name or run_name(spec, config))
-    train(spec, config, resolve_data_dir(args.data_dir), run_dir, args.resume)
+    start_from = None
+    if args.from_run:
+        spec, config, start_from = from_run(args)
+        name = args.name or f"{run_name(spec, config)}_from-{Path(args.from_run).name}"
+    else:
+        spec, config = spec_from_args(args), config_from_args(args)
+        name = args.name or run_name(spec, config)
+    train(spec, config, resolve_data_dir(args.data_dir), Path(args.runs_dir) / name,
+          args.resume, start_from=start_from)
+
+
+def from_run(args: argparse.Namespace) -> tuple[ModelSpec, TrainConfig, Start]:
+    """--from: the run's network on the fixed point (options given override), its dataset,
+    and its weights."""
+    from quant_training.ptq import quantized_spec
+
+    path = resolve_run(args.from_run)
+    payload = read_checkpoint(path / CHECKPOINT)
+    source = ModelSpec.from_dict(payload["spec"])
+    spec = quantized_spec(source, **given(args, ModelSpec))
+    dataset = payload.get("train_config", {}).get("dataset", TrainConfig.dataset)
+    config = TrainConfig(**{"dataset": dataset, **given(args, TrainConfig)})
+    record = {"run": str(path), "spec": source.to_dict(),
+              "nir_import": payload.get("nir_import")}
+    return spec, config, Start(payload["state_dict"], record)
 
 
 def train(spec: ModelSpec, config: TrainConfig, data_dir: Path, run_dir: Path,
-          resume: bool = False, command: str | None = None) -> dict:
-    """Train a new run in `run_dir` (or continue it from last.pt); return its metrics."""
+          resume: bool = False, command: str | None = None,
+          start_from: Start | None = None) -> dict:
+    """Train a new run in `run_dir` (or continue it from last.pt), from freshly initialised
+    weights or `start_from`'s; return its metrics."""
     data = load_dataset(config.dataset, data_dir, config.val_size, config.limit)
-    payload = _resume_payload(run_dir, spec, config) if resume else _check_new(run_dir)
+    payload = _resume_payload(run_dir, spec, config) if resume else check_new_run(run_dir)
     keep_freed_memory(config.torch_device().type)  # this process trains: reuse freed memory
-    return fit(spec, config, data, run_dir, payload, command)
+    return fit(spec, config, data, run_dir, payload, command, start_from)
 
 
-def _check_new(run_dir: Path) -> None:
+def check_new_run(run_dir: Path) -> None:
+    """One line unless `run_dir` is new or empty."""
     if run_dir.exists() and any(run_dir.iterdir()):
         hint = "it is finished" if (run_dir / METRICS).exists() else "resume it with --resume"
         raise UserError(f"run folder {run_dir} already exists ({hint}); choose another --name "
@@ -137,13 +177,17 @@ def _resume_payload(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> dict
 
 
 def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
-        resume: dict | None = None, command: str | None = None) -> dict:
+        resume: dict | None = None, command: str | None = None,
+        start_from: Start | None = None) -> dict:
     """Train, keep the best checkpoint by validation accuracy, test it once; return metrics."""
     shape_from_dataset(spec.to_dict(), data.name)  # one line if the network does not fit it
     device = config.torch_device()
     data = data.to(device)
     torch.manual_seed(config.seed)
-    model = build_model(spec).to(device)
+    model = build_model(spec)
+    if start_from is not None:
+        load_weights(model, start_from)
+    model.to(device)
     optimizer = optimizer_for(model, config.lr)
     step = TrainStep(model, optimizer)
     shuffle = torch.Generator().manual_seed(config.seed)
@@ -159,7 +203,7 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
         for group in optimizer.param_groups:
             group["lr"] = lr
         train = train_one_epoch(step, data.train, config.batch_size, device, shuffle, desc,
-                                config.shift_px)
+                                config.shift_px, DATASETS[config.dataset].flips)
         val = evaluate(model, data.val, config.batch_size, device, desc=f"{desc} val")
         is_best = val.accuracy_pct > progress.best_val_accuracy_pct
         if is_best:
@@ -177,7 +221,17 @@ def fit(spec: ModelSpec, config: TrainConfig, data: Dataset, run_dir: Path,
             stopped_early = f"max_minutes={config.max_minutes}"
             break
     return _finish(run_dir, spec, config, data, progress, stopped_early,
-                   command or " ".join(sys.argv))
+                   command or " ".join(sys.argv), start_from)
+
+
+def load_weights(model: torch.nn.Module, start: Start) -> None:
+    """`start`'s weights into `model` (one line if the layers differ)."""
+    try:
+        model.load_state_dict(start.state_dict)
+    except RuntimeError as err:
+        raise UserError(f"cannot start from {start.source['run']}: its weights do not fit the "
+                        f"network asked for ({str(err).strip().splitlines()[-1].strip()})"
+                        ) from None
 
 
 def _history_row(epoch: int, lr: float, train: Result, val: Result) -> dict:
@@ -209,7 +263,8 @@ def _restore(payload: dict, model, optimizer, shuffle: torch.Generator) -> Progr
 
 
 def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
-            progress: Progress, stopped_early: str | None, command: str) -> dict:
+            progress: Progress, stopped_early: str | None, command: str,
+            start_from: Start | None = None) -> dict:
     device = config.torch_device()
     model, _, _ = load_model(run_dir / CHECKPOINT)
     test, profile = profile_model(model.to(device), spec, data.test, config.batch_size, device,
@@ -234,6 +289,8 @@ def _finish(run_dir: Path, spec: ModelSpec, config: TrainConfig, data: Dataset,
         "versions": _versions(),
         "command": command,
     }
+    if start_from is not None:
+        metrics["started_from"] = start_from.source
     write_json(run_dir / METRICS, metrics)
     print(f"test accuracy {test.accuracy_pct:.2f}% (best epoch {progress.best_epoch} of "
           f"{progress.epochs_done} by validation accuracy {progress.best_val_accuracy_pct:.2f}%)",
