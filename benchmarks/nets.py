@@ -78,8 +78,7 @@ class SnnTorchCNN(nn.Module):
 
         super().__init__()
         self.spec = spec
-        for name, layer in _layers(spec, nn.Conv2d, nn.Linear).items():
-            setattr(self, name, layer)
+        self.conv1, self.conv2, self.fc1, self.fc2 = _layers(spec, nn.Conv2d, nn.Linear).values()
         grad = surrogate.atan(alpha=spec.surrogate_slope)
         self.lif1, self.lif2, self.lif3 = (
             snn.Leaky(beta=spec.beta, threshold=spec.threshold, spike_grad=grad,
@@ -89,12 +88,13 @@ class SnnTorchCNN(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         mem1, mem2, mem3 = self.lif1.reset_mem(), self.lif2.reset_mem(), self.lif3.reset_mem()
         current1 = self.conv1(images)
-        total = 0.0
+        total: Tensor | float = 0.0
         for _ in range(self.spec.timesteps):
             spikes, mem1 = self.lif1(current1, mem1)
             spikes, mem2 = self.lif2(self.conv2(F.max_pool2d(spikes, 2)), mem2)
             spikes, mem3 = self.lif3(self.fc1(F.max_pool2d(spikes, 2).flatten(1)), mem3)
             total = total + self.fc2(self.dropout(spikes))
+        assert isinstance(total, Tensor), "a spec has timesteps >= 1"
         return total / self.spec.timesteps
 
 
@@ -107,9 +107,8 @@ class SpikingJellyCNN(nn.Module):
         super().__init__()
         self.spec = spec
         self.functional = functional
-        convs = _layers(spec, layer.Conv2d, layer.Linear)
-        for name, module in convs.items():
-            setattr(self, name, module)
+        self.conv1, self.conv2, self.fc1, self.fc2 = _layers(
+            spec, layer.Conv2d, layer.Linear).values()
         lif = lambda: neuron.LIFNode(  # noqa: E731
             tau=1.0 / (1.0 - spec.beta), decay_input=False, v_threshold=spec.threshold,
             v_reset=None, surrogate_function=surrogate.ATan(alpha=spec.surrogate_slope),

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from benchmarks.speed import machine
 from common.atomic import write_json
@@ -39,7 +38,7 @@ from export.lockstep import (
 )
 from export.step_graph import export_graph
 from export.verify import StepGraph
-from model.network import build_model
+from model.network import QuantCNN, SpikingCNN, build_model
 from model.spec import WEIGHT_BITS, ModelSpec
 
 SEED = 0
@@ -51,7 +50,7 @@ class Forward(Engine):
 
     name = "pytorch-forward"
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: SpikingCNN | QuantCNN) -> None:
         self.model = model
 
     @torch.no_grad()

@@ -20,11 +20,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from torch import Tensor, nn
+from torch import Tensor
 
 from common.atomic import write_with
 from export.finn_flow import HW_GRAPH_STEPS, OUTPUT_SCALE_KEY, run_build
 from export.lockstep import PyTorchEngine, StepEngine, StepOut, flat, lockstep
+from model.network import QuantCNN, SpikingCNN
 from model.spec import ModelSpec
 
 
@@ -81,7 +82,8 @@ def channels_first(values: np.ndarray) -> np.ndarray:
     return flat(np.moveaxis(values, -1, 1) if values.ndim == 4 else values)
 
 
-def check_hw_graph(path: Path, model: nn.Module, spec: ModelSpec, images: Tensor) -> dict:
+def check_hw_graph(path: Path, model: SpikingCNN | QuantCNN, spec: ModelSpec,
+                   images: Tensor) -> dict:
     """The hardware graph against PyTorch on `images` (uint8 [N, C, H, W]): every LIF
     layer's spikes and membranes bit for bit at every step, the logits exactly."""
     report, = lockstep(spec, images, [PyTorchEngine(model), HardwareGraph(path, spec)])

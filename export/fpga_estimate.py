@@ -176,8 +176,8 @@ def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
         "estimator": "FINN (finn-plus 1.6.1) estimate reports, LIF layers by export/finn_lif.py; "
                      "RTL MVAU LUTs by FINN-R formula",
         "layers": layers, "totals": totals, "budget": budget, "fits": fits,
-        "over_budget": [f"{k} {totals[k]:.0f} > {budget[k]:.0f}" for k in budget or {}
-                        if totals[k] > budget[k]],
+        "over_budget": [f"{k} {totals[k]:.0f} > {limit:.0f}"
+                        for k, limit in (budget or {}).items() if totals[k] > limit],
         "bottleneck": bottleneck["node"], "cycles_per_timestep": step_cycles,
         "cycles_per_inference": interval,
         "critical_path_cycles": int(network["critical_path_cycles"]),
@@ -199,6 +199,7 @@ def _layer(model, node, resources: dict, cycles: int, frames: int) -> dict:
     op = getCustomOp(node)
     attrs = op.get_nodeattr_types()
     float_ops = _has_float_io(model, node)
+    lut: float | None
     lut, lut_source = float(resources["LUT"]), "FINN"
     if node.op_type == "MVAU_rtl" and lut == 0:
         lut = float(_mvau_luts(op, dsp=resources["DSP"] > 0))

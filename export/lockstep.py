@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from model.network import QuantCNN, SpikingCNN
 from model.quantizers import pixels
 from model.spec import ModelSpec
 from model.timesteps import FRAME_SEED, read_out, run_timesteps
@@ -172,7 +173,7 @@ class PyTorchEngine(StepEngine):
 
     batched = True
 
-    def __init__(self, model: nn.Module, name: str = "pytorch") -> None:
+    def __init__(self, model: SpikingCNN | QuantCNN, name: str = "pytorch") -> None:
         self.model, self.spec, self.name = model.eval().cpu(), model.spec, name
 
     def initial_state(self, images: int) -> list[Tensor | None]:
@@ -181,7 +182,7 @@ class PyTorchEngine(StepEngine):
     @torch.no_grad()
     def step(self, frame: np.ndarray, membranes: list) -> tuple[StepOut, list]:
         x = network_input(self.spec, frame)
-        if self.spec.kind == "ann":
+        if isinstance(self.model, QuantCNN):  # an ANN
             return StepOut(flat(self.model(x))), membranes
         logits, membranes, spikes = self.model.step(self.model.input_current(x), membranes)
         return StepOut(flat(logits), [flat(s) for s in spikes],

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from importlib.metadata import version
@@ -83,6 +84,8 @@ ESTIMATORS = {
 class NIRThreshold(nn.Module):
     """NIR's Threshold node: z = 1 if v > threshold else 0."""
 
+    threshold: Tensor  # a buffer
+
     def __init__(self, node: nir.Threshold) -> None:
         super().__init__()
         self.register_buffer("threshold", torch.as_tensor(node.threshold, dtype=torch.float32))
@@ -94,7 +97,8 @@ class NIRThreshold(nn.Module):
 def load_with_sinabs(graph: nir.NIRGraph, timesteps: int) -> nn.Module:
     """The graph in sinabs layers: input [B*T, ...] with each image's T steps consecutive;
     returns (output [B*T, ...], nirtorch state). Call `sinabs.reset_states` between images."""
-    node_map = {kind: partial(_sinabs_module, timesteps=timesteps) for kind in SINABS_NODES}
+    node_map: dict[type, Callable[[nir.NIRNode], nn.Module]] = {
+        kind: partial(_sinabs_module, timesteps=timesteps) for kind in SINABS_NODES}
     node_map[nir.Threshold] = NIRThreshold
     return nirtorch.nir_to_torch(graph, node_map).eval()  # nir.AvgPool2d: nirtorch's default
 
@@ -110,6 +114,12 @@ def _sinabs_module(node: nir.NIRNode, timesteps: int) -> nn.Module:
     return module
 
 
+def _leak_per_step(layer: nn.Module) -> float:
+    """A sinabs LIF layer's leak per step, exp(-1/tau_mem) (the largest, if per neuron)."""
+    assert isinstance(layer, sinabs.layers.LIF), f"{type(layer).__name__} is not a sinabs LIF"
+    return float(layer.alpha_mem_calculated.detach().max())
+
+
 def lif_layers(graph: nir.NIRGraph) -> list[str]:
     """The graph's LIF nodes in data-flow order (the graph is a chain from `input`)."""
     after, names, node = dict(graph.edges), [], "input"
@@ -123,6 +133,7 @@ def lif_layers(graph: nir.NIRGraph) -> list[str]:
 def nir_twin(model: SpikingCNN) -> SpikingCNN:
     """The network as NIR states it: the same weights, a float membrane, subtractive reset."""
     twin = build_model(replace(model.spec, state_bits=FLOAT_BITS, reset="subtract"))
+    assert isinstance(twin, SpikingCNN), "an SNN's spec builds a SpikingCNN"
     twin.load_state_dict(model.state_dict())
     return twin.eval()
 
@@ -200,8 +211,7 @@ def check_round_trip(path: Path, model: SpikingCNN, images: Tensor, labels: Tens
     passed = (twin_report["spikes_bit_exact"]
               and twin_report["identical_predictions"] == len(labels)) if exact_expected else (
         twin_report["prediction_agreement_pct"] >= MIN_AGREEMENT_PCT)
-    leaks = {name: float(net.get_submodule(name).alpha_mem_calculated.detach().max())
-             for name in layers}
+    leaks = {name: _leak_per_step(net.get_submodule(name)) for name in layers}
     return {
         "graph": path.name, "library": f"sinabs {version('sinabs')}",
         "loader": f"nirtorch {version('nirtorch')} nir_to_torch with sinabs' NIR node mapping",

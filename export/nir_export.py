@@ -52,7 +52,7 @@ from common.atomic import write_json, write_with
 from common.errors import CheckFailed, UserError, run_cli
 from common.runs import EXPORT_DIR
 from export.nir_check import check_round_trip, summary
-from model.network import SpikingCNN
+from model.network import SpikingCNN, Synapse
 from model.quantizers import PIXEL_SCALE
 from model.spec import FLOAT_BITS, ModelSpec
 from quant_training.trained_run import TrainedRun, add_run_arguments
@@ -128,7 +128,7 @@ def nir_graph(model: SpikingCNN) -> nir.NIRGraph:
     """The network as a NIR graph (see the module docstring), metadata included."""
     spec = model.spec
     check_exportable(spec)
-    shape = (spec.in_channels, spec.image_size, spec.image_size)
+    shape: tuple[int, ...] = (spec.in_channels, spec.image_size, spec.image_size)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array(shape))}
     for stage in model.stages():
         if isinstance(stage.synapse, nn.Linear) and len(shape) > 1:
@@ -150,7 +150,7 @@ def nir_graph(model: SpikingCNN) -> nir.NIRGraph:
                         metadata=_graph_metadata(model))
 
 
-def _synapse_node(layer: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
+def _synapse_node(layer: Synapse, shape: tuple[int, ...]) -> nir.NIRNode:
     """Conv2d or Affine with the layer's quantized weights as real values, zero bias."""
     weight = real_weight(layer)
     bias = np.zeros(weight.shape[0], np.float32)
@@ -161,7 +161,7 @@ def _synapse_node(layer: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
                       bias=bias)
 
 
-def real_weight(layer: nn.Module) -> np.ndarray:
+def real_weight(layer: Synapse) -> np.ndarray:
     """The Brevitas layer's quantized weight as real values (float weights as they are)."""
     quant = layer.quant_weight()
     return getattr(quant, "value", quant).detach().cpu().numpy().astype(np.float32)
@@ -259,14 +259,16 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"images={args.images} must be >= 1")
     run = TrainedRun.open(args)
     check_exportable(run.spec)
+    model = run.model
+    assert isinstance(model, SpikingCNN), "check_exportable admits SNNs only"
     out = run.path / EXPORT_DIR
     check_writable(out)
     data = run.dataset(args.data_dir)
-    graph = nir_graph(run.model)
+    graph = nir_graph(model)
     write_graph(graph, out / GRAPH_FILE)
     print(describe(out / GRAPH_FILE, graph, run.spec), file=sys.stderr)
     count = min(args.images, len(data.test))
-    report = check_round_trip(out / GRAPH_FILE, run.model, data.test.images[:count],
+    report = check_round_trip(out / GRAPH_FILE, model, data.test.images[:count],
                               data.test.labels[:count])
     report_path = out / CHECK_FILE
     write_json(report_path, report)

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from common.atomic import write_with
 from common.errors import UserError
 from export.standard_onnx import LowerToStandardONNX, standard_path
-from model.network import SpikingCNN
+from model.network import QuantCNN, SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
@@ -60,7 +60,7 @@ def state_shapes(model: SpikingCNN) -> list[list[int]]:
     return [list(m.shape[1:]) for m in membranes]
 
 
-def metadata(spec: ModelSpec, model: nn.Module) -> dict:
+def metadata(spec: ModelSpec, model: SpikingCNN | QuantCNN) -> dict:
     snn = spec.kind == "snn"
     return {
         "format": FORMAT, "spec": spec.to_dict(), "graph": "step" if snn else "ann",
@@ -68,13 +68,13 @@ def metadata(spec: ModelSpec, model: nn.Module) -> dict:
         "reset": spec.reset, "encoding": spec.encoding, "weight_bits": spec.weight_bits,
         "state_bits": spec.state_bits, "state_step": spec.state_step,
         "state_names": state_names(spec) if snn else [],
-        "state_shapes": state_shapes(model) if snn else [],
+        "state_shapes": state_shapes(model) if isinstance(model, SpikingCNN) else [],
         "input_scale": PIXEL_SCALE, "readout": spec.readout,
         "first_layer_computed_once": snn and spec.encoding == "direct",
     }
 
 
-def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
+def export_graph(model: SpikingCNN | QuantCNN, spec: ModelSpec, path: Path) -> dict:
     """Export (atomically) the step graph of an SNN, or the graph of an ANN, and its
     standard-ONNX form at standard_path(path); return the metadata."""
     import onnx
@@ -86,7 +86,8 @@ def export_graph(model: nn.Module, spec: ModelSpec, path: Path) -> dict:
     model = model.eval().cpu()
     meta = metadata(spec, model)
     x = torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size)
-    if spec.kind == "snn":
+    module: nn.Module
+    if isinstance(model, SpikingCNN):
         module = StepModule(model).eval()  # export_qonnx restores this mode on the network
         args = (x, *(torch.zeros(1, *s) for s in meta["state_shapes"]))
         names_in, names_out = ("x", *meta["state_names"]), ("logits_t", *meta["state_names"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from torch import Tensor, nn
+from torch import Tensor
 
 from common.errors import CheckFailed
 from export.lockstep import (
@@ -28,6 +28,7 @@ from export.lockstep import (
 )
 from export.standard_onnx import standard_path
 from export.step_graph import state_names
+from model.network import QuantCNN, SpikingCNN
 from model.spec import ModelSpec
 
 LOGIT_TOLERANCE = 1e-5
@@ -83,7 +84,7 @@ class StepGraph(StepEngine):
                        [membrane_codes(self.spec, s) for s in states]), states
 
 
-def verify_graph(graph_path: Path, model: nn.Module, spec: ModelSpec, images: Tensor,
+def verify_graph(graph_path: Path, model: SpikingCNN | QuantCNN, spec: ModelSpec, images: Tensor,
                  labels: Tensor) -> dict:
     """qonnx vs PyTorch and onnxruntime vs qonnx on `images` (uint8 [N, C, H, W]): the
     report (verification.json), `passed` when both comparisons pass."""

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from torch import nn
 
 from common.errors import UserError
 from common.integer_lif import IntegerLIF
@@ -31,6 +30,7 @@ from model.layers import (
     refuse_unbuildable,
     with_power_of_two_average_pool,
 )
+from model.network import QuantCNN, SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec
 
@@ -72,10 +72,10 @@ class IntegerNet:
         return self.layers[-1]
 
 
-def integer_net(model: nn.Module, spec: ModelSpec) -> IntegerNet:
+def integer_net(model: SpikingCNN | QuantCNN, spec: ModelSpec) -> IntegerNet:
     """The trained network in integers, or a UserError naming what HLS does not support."""
     _check_supported(spec)
-    layers = []
+    layers: list[IntegerLayer] = []
     for stage, layer in zip(model.stages(), spec.weight_layers, strict=True):
         quant = stage.synapse.quant_weight()
         scale = float(quant.scale.detach().flatten()[0])

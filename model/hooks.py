@@ -1,11 +1,14 @@
 """Instrumentation with forward hooks: spikes per LIF layer, and the full workload probe."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.lif import LIF
+from model.network import Synapses
 
 
 class SpikeCounter:
@@ -51,7 +54,8 @@ def fanout_map(layer: nn.Module, input_shape: torch.Size, output_shape: torch.Si
     """
     if isinstance(layer, nn.Linear):
         return torch.full((input_shape[-1],), float(layer.out_features))
-    if not isinstance(layer, nn.Conv2d) or layer.groups != 1 or layer.dilation != (1, 1):
+    if not isinstance(layer, nn.Conv2d) or layer.groups != 1 or layer.dilation != (1, 1) \
+            or isinstance(layer.padding, str):
         raise TypeError(f"no fan-out rule for {type(layer).__name__}")
     kernel = torch.ones(1, 1, *layer.kernel_size)
     # input rows the strided windows never reach (H + 2p - k not a multiple of s) sit at the
@@ -62,6 +66,16 @@ def fanout_map(layer: nn.Module, input_shape: torch.Size, output_shape: torch.Si
     reach = F.conv_transpose2d(torch.ones(1, 1, *output_shape[-2:]), kernel, stride=layer.stride,
                                padding=layer.padding, output_padding=extra)
     return reach[0] * layer.out_channels
+
+
+@dataclass
+class _Sums:
+    """Running sums over images of one count: sum x and sum x^2 (kept on device), and the
+    number of images."""
+
+    total: Tensor
+    squares: Tensor
+    images: int = 0
 
 
 class WorkloadProbe:
@@ -81,12 +95,12 @@ class WorkloadProbe:
     standard deviation per image.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: Synapses) -> None:
         self.model = model
         self.stages = model.stages()
         self.shapes: dict[str, dict[str, list[int]]] = {}  # stage -> input/output/neuron shape
         self.fanouts: dict[str, Tensor] = {}  # stage -> fan-out of one input sample
-        self._sums: dict[tuple[str, str, int], list[Tensor]] = {}
+        self._sums: dict[tuple[str, str, int], _Sums] = {}
         self._calls: dict[str, int] = {}
         self._batch = 0  # images in the current forward pass
         self._handles: list = []
@@ -160,16 +174,16 @@ class WorkloadProbe:
 
     def _add(self, stage: str, metric: str, t: int, per_image: Tensor) -> None:
         v = per_image.double()
-        sums = self._sums.setdefault((stage, metric, t), [v.new_zeros(()), v.new_zeros(()), 0])
-        sums[0] += v.sum()
-        sums[1] += (v * v).sum()
-        sums[2] += len(v)
+        sums = self._sums.setdefault((stage, metric, t), _Sums(v.new_zeros(()), v.new_zeros(())))
+        sums.total += v.sum()
+        sums.squares += (v * v).sum()
+        sums.images += len(v)
 
     def summary(self) -> dict[str, dict[str, dict[int, tuple[float, float]]]]:
         """{stage: {metric: {t: (mean per image, std across images)}}}, t counted from 0."""
         out: dict = {}
-        for (stage, metric, t), (total, squares, n) in sorted(self._sums.items()):
-            mean = float(total) / n
-            var = max(float(squares) / n - mean * mean, 0.0)
+        for (stage, metric, t), sums in sorted(self._sums.items(), key=lambda item: item[0]):
+            mean = float(sums.total) / sums.images
+            var = max(float(sums.squares) / sums.images - mean * mean, 0.0)
             out.setdefault(stage, {}).setdefault(metric, {})[t] = (mean, var ** 0.5)
         return out

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeAlias
 
 import torch
 from brevitas import nn as qnn
@@ -20,6 +22,8 @@ from model.quantizers import (
 from model.spec import FLOAT_BITS, ModelSpec
 from model.timesteps import rate_frames, read_out
 
+Synapse: TypeAlias = qnn.QuantConv2d | qnn.QuantLinear  # a weight layer (no bias)
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -28,9 +32,9 @@ class Stage:
     its pool (None if none)."""
 
     layer: Layer
-    synapse: nn.Module
+    synapse: Synapse
     neuron: nn.Module | None
-    pool: nn.Module | None
+    pool: nn.MaxPool2d | nn.AvgPool2d | None
 
     @property
     def name(self) -> str:
@@ -102,7 +106,8 @@ class SpikingCNN(Synapses):
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec, neuron_prefix="lif")
-        self.to(memory_format=torch.channels_last)
+        # Module.to takes memory_format (torch._C._nn._parse_to); torch's overloads omit it
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def _neuron(self) -> nn.Module:
         return LIF(self.spec)
@@ -112,13 +117,13 @@ class SpikingCNN(Synapses):
         pixels = self.input_quant(images)
         first, *hidden, readout = self._stages
         if self.spec.encoding == "direct":  # one input current, held for T steps
-            spikes, _ = first.neuron(self._first_current(pixels), steps=steps)
+            spikes, _ = _lif(first)(self._first_current(pixels), steps=steps)
         else:
-            spikes, _ = first.neuron(over_time(self._first_current, rate_frames(pixels, steps)))
+            spikes, _ = _lif(first)(over_time(self._first_current, rate_frames(pixels, steps)))
         before = first
         for stage in hidden:
             inputs = self._next_inputs_over_time(before, stage, spikes)
-            spikes, _ = stage.neuron(over_time(partial(self._current, stage), inputs))
+            spikes, _ = _lif(stage)(over_time(partial(self._current, stage), inputs))
             before = stage
         inputs = self._next_inputs_over_time(before, readout, spikes)
         return read_out(over_time(readout.synapse, self.dropout(inputs)).sum(0), self.spec)
@@ -129,12 +134,12 @@ class SpikingCNN(Synapses):
         through `LIF.step`: the definition `forward` computes, and the exported step graph.
         Returns the readout's output, the new membranes and each LIF layer's spikes."""
         first, *hidden, readout = self._stages
-        spikes, membrane = first.neuron.step(self._pool_before(first, current), membranes[0])
+        spikes, membrane = _lif(first).step(self._pool_before(first, current), membranes[0])
         all_spikes, new_membranes = [spikes], [membrane]
         before = first
-        for stage, membrane in zip(hidden, membranes[1:], strict=True):
+        for stage, previous in zip(hidden, membranes[1:], strict=True):
             inputs = self._next_inputs(before, stage, spikes)
-            spikes, membrane = stage.neuron.step(self._current(stage, inputs), membrane)
+            spikes, membrane = _lif(stage).step(self._current(stage, inputs), previous)
             all_spikes.append(spikes)
             new_membranes.append(membrane)
             before = stage
@@ -160,12 +165,14 @@ class SpikingCNN(Synapses):
         return self._pool_before(stage, stage.synapse(inputs))
 
     def _pool_before(self, stage: Stage, current: Tensor) -> Tensor:
-        pool = stage.pool is not None and self.spec.pool == "before_neuron"
-        return stage.pool(current) if pool else current
+        if stage.pool is not None and self.spec.pool == "before_neuron":
+            return stage.pool(current)
+        return current
 
     def _pool_after(self, stage: Stage, spikes: Tensor) -> Tensor:
-        pool = stage.pool is not None and self.spec.pool == "after_neuron"
-        return stage.pool(spikes) if pool else spikes
+        if stage.pool is not None and self.spec.pool == "after_neuron":
+            return stage.pool(spikes)
+        return spikes
 
     def _next_inputs(self, before: Stage, stage: Stage, spikes: Tensor) -> Tensor:
         """The input of `stage` from the spikes [B, ...] of the stage `before` it: pooled
@@ -193,12 +200,13 @@ class QuantCNN(Synapses):
         *hidden, readout = self._stages
         x = self.input_quant(images)
         for stage in hidden:
+            assert stage.neuron is not None, "every stage but the readout has a neuron"
             x = stage.neuron(stage.synapse(_flat_for(stage, x)))
             x = stage.pool(x) if stage.pool is not None else x
         return readout.synapse(self.dropout(_flat_for(readout, x)))
 
 
-def over_time(layer: nn.Module, sequence: Tensor) -> Tensor:
+def over_time(layer: Callable[[Tensor], Tensor], sequence: Tensor) -> Tensor:
     """A stateless layer applied to every timestep of [T, B, ...] in one call on [T*B, ...]."""
     return layer(sequence.flatten(0, 1)).unflatten(0, sequence.shape[:2])
 
@@ -221,7 +229,13 @@ class FlattenMaps(torch.autograd.Function):
         return maps.unflatten(0, ctx.shape[:2])
 
 
-def _synapse(layer: Layer, weight_bits: int) -> nn.Module:
+def _lif(stage: Stage) -> LIF:
+    """The LIF after a stage of a SpikingCNN (every stage but the readout has one)."""
+    assert isinstance(stage.neuron, LIF), f"{stage.name} has no LIF"
+    return stage.neuron
+
+
+def _synapse(layer: Layer, weight_bits: int) -> Synapse:
     """The Brevitas layer of a weight layer (no bias)."""
     wq = weight_quant_kwargs(weight_bits)
     if layer.kind == "conv":
@@ -230,10 +244,11 @@ def _synapse(layer: Layer, weight_bits: int) -> nn.Module:
     return qnn.QuantLinear(math.prod(layer.input_shape), layer.width, bias=False, **wq)
 
 
-POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}  # k x k window, stride k
+POOLS: dict[str, type[nn.MaxPool2d | nn.AvgPool2d]] = {  # k x k window, stride k
+    "max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
-def _pool(layer: Layer) -> nn.Module | None:
+def _pool(layer: Layer) -> nn.MaxPool2d | nn.AvgPool2d | None:
     return None if layer.pool is None else POOLS[layer.pool.kind](layer.pool.size)
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from common.atomic import write_with
 from common.errors import UserError
-from model.network import build_model
+from model.network import QuantCNN, SpikingCNN, build_model
 from model.spec import ModelSpec
 
 FORMAT = "qsnn-checkpoint/1"
@@ -42,7 +42,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec, dict[str, Any]]:
+def load_model(path: str | Path) -> tuple[SpikingCNN | QuantCNN, ModelSpec, dict[str, Any]]:
     """Rebuild the network from the checkpoint's spec and load its weights (eval mode)."""
     payload = read_checkpoint(path)
     spec = ModelSpec.from_dict(payload["spec"])

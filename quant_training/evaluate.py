@@ -28,14 +28,16 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory(device.type)
     data = run.dataset(args.data_dir)
     model.to(device)
-    report = {"run": run_dir.name, "checkpoint_epoch": run.checkpoint.get("epoch")}
+    report: dict[str, object] = {"run": run_dir.name,
+                                 "checkpoint_epoch": run.checkpoint.get("epoch")}
     print(f"{run_dir}  ({spec.kind}, T={spec.timesteps}, {spec.weight_bits}-bit weights, "
           f"{spec.state_bits}-bit membrane, {spec.encoding} encoding)")
     for name, split in (("val", data.val), ("test", data.test)):
         result = evaluate(model, split, args.batch_size, device, desc=name)
-        report[name] = {"images": result.images, "accuracy_pct": result.accuracy_pct,
-                        "loss": result.loss, **spike_summary(result, spec.timesteps)}
-        spikes = report[name].get("spikes_per_image_total")
+        metrics = {"images": result.images, "accuracy_pct": result.accuracy_pct,
+                   "loss": result.loss, **spike_summary(result, spec.timesteps)}
+        report[name] = metrics
+        spikes = metrics.get("spikes_per_image_total")
         print(f"  {name:4s} {result.images:6d} images  accuracy {result.accuracy_pct:6.2f} %  "
               f"loss {result.loss:.4f}"
               + (f"  spikes/image {spikes:,.0f}" if spikes is not None else ""))

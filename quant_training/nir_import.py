@@ -78,7 +78,7 @@ import torch
 from common.atomic import write_json
 from common.errors import UserError, check_choice, run_cli
 from common.runs import CHECKPOINT, METRICS
-from model.network import build_model
+from model.network import QuantCNN, SpikingCNN, build_model
 from model.spec import FLOAT_BITS, ModelSpec
 from quant_training.checkpoint import save_checkpoint
 from quant_training.config import TrainConfig, shape_from_dataset
@@ -481,7 +481,7 @@ def input_shape_of(graph: nir.NIRGraph, dataset: str) -> dict[str, int]:
     return {"in_channels": shape[0], "image_size": shape[1]}
 
 
-def float_model(imported: Imported) -> torch.nn.Module:
+def float_model(imported: Imported) -> SpikingCNN | QuantCNN:
     """Our float network with the imported weights (one line if a weight's shape differs)."""
     model = build_model(imported.spec)
     state = model.state_dict()

@@ -25,7 +25,7 @@ from common.profile import (
 )
 from common.runs import PROFILE_CSV, PROFILE_JSON
 from model.hooks import WorkloadProbe
-from model.network import Stage
+from model.network import QuantCNN, SpikingCNN, Stage
 from model.spec import FLOAT_BITS, ModelSpec
 from quant_training.data import Split
 from quant_training.engine import Result, evaluate
@@ -117,7 +117,7 @@ def write_profile(run_dir, profile: dict) -> None:
     write_with(run_dir / PROFILE_CSV, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def profile_model(model: nn.Module, spec: ModelSpec, split_data: Split, batch_size: int,
+def profile_model(model: SpikingCNN | QuantCNN, spec: ModelSpec, split_data: Split, batch_size: int,
                   device: torch.device, run: str, dataset: str,
                   split: str) -> tuple[Result, dict]:
     """Evaluate with a WorkloadProbe attached; return the evaluation and the profile."""

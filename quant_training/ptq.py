@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from common.atomic import write_json
 from common.errors import UserError, run_cli
-from model.network import build_model
+from model.network import QuantCNN, SpikingCNN, build_model
 from model.spec import FLOAT_BITS, STATE_BITS, WEIGHT_BITS, ModelSpec
 from quant_training.engine import evaluate
 from quant_training.trained_run import TrainedRun, add_run_arguments
@@ -67,7 +66,8 @@ def quantized_spec(spec: ModelSpec, **changes: Any) -> ModelSpec:
         raise UserError(f"cannot quantize the run: {err}") from None
 
 
-def rounding(float_spec: ModelSpec, quantized: ModelSpec, model: nn.Module) -> dict[str, str]:
+def rounding(float_spec: ModelSpec, quantized: ModelSpec, model: SpikingCNN | QuantCNN
+             ) -> dict[str, str]:
     """What the quantized network rounds, one line each."""
     rows = {"beta": f"{float_spec.beta:.6g} -> {quantized.beta:g} (2^-"
                     f"{round(-math.log2(quantized.beta))}, a shift)",
@@ -87,7 +87,7 @@ def rounding(float_spec: ModelSpec, quantized: ModelSpec, model: nn.Module) -> d
     return rows
 
 
-def quantize(run: TrainedRun, **changes: Any) -> tuple[ModelSpec, nn.Module]:
+def quantize(run: TrainedRun, **changes: Any) -> tuple[ModelSpec, SpikingCNN | QuantCNN]:
     """The run's network on the fixed point, with its float weights loaded."""
     if run.spec.kind != "snn":
         raise UserError(f"run {run.path} is kind={run.spec.kind!r}; PTQ here needs a spiking "

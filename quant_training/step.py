@@ -136,7 +136,9 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
 def collecting_statistics(model: nn.Module) -> bool:
     """True while a Brevitas quantizer of `model` still collects runtime statistics: it counts
     its calls in a Python attribute and changes its computation after `collect_stats_steps`."""
-    return any(module.counter <= module.collect_stats_steps for module in model.modules()
+    # both are plain int attributes, which nn.Module.__getattr__'s stub types Tensor | Module
+    return any(module.counter <= module.collect_stats_steps  # type: ignore[operator]
+               for module in model.modules()
                if hasattr(module, "collect_stats_steps") and hasattr(module, "counter"))
 
 

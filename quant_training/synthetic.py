@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import write_with
+from common.atomic import atomic_path
 from common.errors import UserError, run_cli
 from quant_training.data import CIFAR_FOLDER, CIFAR_TEST, CIFAR_TRAIN
 
@@ -56,8 +56,8 @@ def write_batches(root: Path, train: int, test: int, seed: int) -> Path:
         batch = {b"batch_label": f"synthetic {name}".encode(), b"labels": labels.tolist(),
                  b"data": images_of(labels, rng).reshape(n, 3 * SIDE * SIDE),
                  b"filenames": [f"synthetic_{i}.png".encode() for i in range(n)]}
-        write_with(folder / name,
-                   lambda tmp, batch=batch: tmp.write_bytes(pickle.dumps(batch, protocol=2)))
+        with atomic_path(folder / name) as tmp:
+            tmp.write_bytes(pickle.dumps(batch, protocol=2))
     return folder
 
 

@@ -150,7 +150,11 @@ def train(spec: ModelSpec, config: TrainConfig, data_dir: Path, run_dir: Path,
     """Train a new run in `run_dir` (or continue it from last.pt), from freshly initialised
     weights or `start_from`'s; return its metrics."""
     data = load_dataset(config.dataset, data_dir, config.val_size, config.limit)
-    payload = _resume_payload(run_dir, spec, config) if resume else check_new_run(run_dir)
+    payload = None
+    if resume:
+        payload = _resume_payload(run_dir, spec, config)
+    else:
+        check_new_run(run_dir)
     keep_freed_memory(config.torch_device().type)  # this process trains: reuse freed memory
     return fit(spec, config, data, run_dir, payload, command, start_from)
 
@@ -243,7 +247,7 @@ def _history_row(epoch: int, lr: float, train: Result, val: Result) -> dict:
 
 def _save_last(run_dir: Path, spec: ModelSpec, config: TrainConfig, model, optimizer,
                shuffle: torch.Generator, progress: Progress) -> None:
-    rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    rng: dict[str, object] = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     save_checkpoint(run_dir / LAST, spec, model, train_config=config.to_dict(),

@@ -5,9 +5,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import nn
-
 from common.runs import CHECKPOINT, resolve_run
+from model.network import QuantCNN, SpikingCNN
 from model.spec import ModelSpec
 from quant_training.checkpoint import load_model
 from quant_training.data import Dataset, load_dataset, resolve_data_dir
@@ -24,7 +23,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 @dataclass
 class TrainedRun:
     path: Path
-    model: nn.Module
+    model: SpikingCNN | QuantCNN
     spec: ModelSpec
     checkpoint: dict
 

@@ -92,7 +92,7 @@ def read_value(file: str, where: dict | list, column: str | None) -> float:
         if len(rows) != 1 or column is None:
             raise UserError(f"{file}: {len(rows)} rows match {where}; one is needed")
         return float(rows.iloc[0][column])
-    data = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(
+    data: Any = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(
         path.read_text())
     for key in where:
         data = data[key]

@@ -293,9 +293,11 @@ def recommendations(summary: pd.DataFrame, be: pd.DataFrame) -> list[str]:
     """Per dataset (a heading each) and hardware: the lowest-energy (and, per target,
     lowest-latency) configuration within CLOSE_PP of the best mean accuracy, and the SNN
     closest to its ANN."""
-    lines, defaults = [], default_hw(summary)
+    lines: list[str] = []
+    defaults = default_hw(summary)
     for (dataset, hw), group in summary.groupby(["dataset", "hw"], observed=True):
-        heading = f"### {DATASET_TITLES.get(dataset, dataset)}"
+        title = str(dataset)
+        heading = f"### {DATASET_TITLES.get(title, title)}"
         if heading not in lines:
             lines += [heading, ""] if not lines else ["", heading, ""]
         lines.append(_within_best(group, "energy_uj", "energy", "uJ"))
@@ -438,7 +440,7 @@ def start_vs_ours_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
     ours = configs[(configs["dataset"] == "mnist") & (configs["kind"] == "snn")]
     if (ours["weight_bits"] == PREFERRED_BITS).any():
         ours = ours[ours["weight_bits"] == PREFERRED_BITS]
-    records = []
+    records: list[dict] = []
     for t in sorted(set(theirs) | set(ours["timesteps"])):
         start = {"T": str(t)} | ({
             "starting study: test accuracy [%]": f"{theirs[t]['test_accuracy_pct']:.2f}",
@@ -529,16 +531,22 @@ def bits_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
             "", body, ""]
 
 
+def _energy_ratios(group: pd.DataFrame) -> dict[str, str]:
+    """The SNN/ANN energy cells of a configuration's rows, one per hardware in name order:
+    "no ANN" for NaN (no ANN to compare with)."""
+    rows = group.sort_values("hw")
+    return {f"SNN/ANN energy {hw}": "no ANN" if pd.isna(ratio) else f"{ratio:.3g}"
+            for hw, ratio in zip(rows["hw"], rows["snn_over_ann_energy"], strict=True)}
+
+
 def break_even_lines(be: pd.DataFrame, configs: pd.DataFrame) -> list[str]:
     records = []
     for _, group in be.groupby(KEYS):
         r = group.iloc[0]
         records.append(_config_cells(r) | {
             "spikes per synapse per inference": f"{r['spikes_per_synapse']:.3g}",
-            "mean firing rate [%]": f"{r['mean_firing_rate_pct']:.3g}"} | {
-            f"SNN/ANN energy {g.hw}": ("no ANN" if pd.isna(g.snn_over_ann_energy)
-                                       else f"{g.snn_over_ann_energy:.3g}")
-            for g in group.sort_values("hw").itertuples()} | {
+            "mean firing rate [%]": f"{r['mean_firing_rate_pct']:.3g}",
+            **_energy_ratios(group),
             "ANN grid(s)": _joined(group["ann_grids"].dropna()) or "no ANN",
             "grid(s)": r["grids"]})
     return ["## SNN/ANN break-even", "",

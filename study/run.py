@@ -155,8 +155,9 @@ def _connect(address: str, remote: bool) -> None:
     import ray
 
     runtime_env = {"working_dir": str(ROOT), "excludes": CODE_EXCLUDES} if remote else None
+    # ray takes a level name (its own default is the string "info"); its annotation says int
     ray.init(address=address, runtime_env=runtime_env, log_to_driver=False,
-             logging_level="ERROR")
+             logging_level="ERROR")  # type: ignore[arg-type]
 
 
 def _disconnect() -> None:

@@ -114,6 +114,7 @@ def _build_rtl(hw_graph: Path, part: str, clock_ns: float, target_fps: float, ti
     model = model.transform(PrepareIP(part, clock_ns))
     sizing = SizeFIFOs(part, clock_ns, out_dir / "fifo_sizing")
     model = model.transform(sizing)
+    assert sizing.sizing is not None, "SizeFIFOs sets its sizing when it runs"
     model.set_metadata_prop("fifo_sizing", json.dumps(asdict(sizing.sizing)))
     return model
 

@@ -129,7 +129,8 @@ def localized(sources: list[str]) -> tuple[list[tuple[str, str]], dict[str, byte
     model reads its own copies."""
     from finn_xsi.srcutil import order_pkg_first
 
-    files, data = [], {}
+    files: list[tuple[str, str]] = []
+    data: dict[str, bytes] = {}
     for index, source in enumerate(order_pkg_first(sources)):
         text = Path(source).read_text()
         text = _patched(source, text) or text
@@ -454,7 +455,7 @@ def install() -> None:
     """Bind the stand-in into finn.xsi (idempotent): FINN's rtlsim then runs on Verilator."""
     verilator_root()
     stand_in = types.ModuleType("xsi")
-    stand_in.Kernel, stand_in.Design, stand_in.Port = Kernel, Design, Port  # type: ignore
+    stand_in.__dict__.update(Kernel=Kernel, Design=Design, Port=Port)
     sys.modules.setdefault("xsi", stand_in)
     import finn.xsi
     import finn_xsi.adapter as adapter
@@ -466,4 +467,4 @@ def install() -> None:
              "close_rtlsim": adapter.close_rtlsim, "rtlsim_multi_io": adapter.rtlsim_multi_io}
     for name, value in names.items():
         setattr(finn.xsi, name, value)
-    finn.xsi._adapter_module = adapter  # type: ignore[attr-defined]
+    finn.xsi._adapter_module = adapter
