@@ -105,17 +105,17 @@ profile: setup
 	  $(call opt,LIMIT,--limit)
 
 export: setup
-	$(PY) -m export.qonnx_export $(RUN) $(PATHS) $(call opt,IMAGES,--images)
+	$(PY) -m export.qonnx.qonnx_export $(RUN) $(PATHS) $(call opt,IMAGES,--images)
 
 nir: setup
-	$(PY) -m export.nir_export $(RUN) $(PATHS) $(call opt,NIR_IMAGES,--images)
+	$(PY) -m export.nir.nir_export $(RUN) $(PATHS) $(call opt,NIR_IMAGES,--images)
 
 fpga-estimate: setup
-	$(PY) -m export.fpga_estimate $(RUN) $(call opt,RUNS_DIR,--runs-dir) $(FPGA) \
+	$(PY) -m export.finn.fpga_estimate $(RUN) $(call opt,RUNS_DIR,--runs-dir) $(FPGA) \
 	  $(call opt,TARGET_FPS,--target-fps)
 
 fpga-build: setup
-	$(PY) -m export.fpga_estimate $(RUN) $(call opt,RUNS_DIR,--runs-dir) $(FPGA) \
+	$(PY) -m export.finn.fpga_estimate $(RUN) $(call opt,RUNS_DIR,--runs-dir) $(FPGA) \
 	  $(call opt,TARGET_FPS,--target-fps) --build
 
 fpga-rtlsim: setup

@@ -36,8 +36,8 @@ from export.lockstep import (
     input_frames,
     network_input,
 )
-from export.step_graph import export_graph
-from export.verify import StepGraph
+from export.qonnx.step_graph import export_graph
+from export.qonnx.verify import StepGraph
 from model.network import QuantCNN, SpikingCNN, build_model
 from model.spec import WEIGHT_BITS, ModelSpec
 

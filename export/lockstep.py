@@ -1,9 +1,9 @@
 """One way to run any engine of a network for T steps on the same frames, and one comparison.
 
 Engines: PyTorch step by step (the definition, `PyTorchEngine`), the QONNX step graph in
-qonnx and in onnxruntime (export.verify), the FINN hardware graph (export.finn_graph), the
-RTL simulation (export.rtl.rtlsim), the HLS C simulation (hls.csim), NIR in sinabs
-(export.nir_check). Each turns the same frames into a `Trace`:
+qonnx and in onnxruntime (export.qonnx.verify), the FINN hardware graph
+(export.finn.finn_graph), the RTL simulation (export.rtl.rtlsim), the HLS C simulation
+(hls.csim), NIR in sinabs (export.nir.nir_check). Each turns the same frames into a `Trace`:
 
     frames               = input_frames(spec, images)     uint8 [N, T, C, H, W], drawn once
     trace.spikes[l]      [N, T, neurons] 0/1 of LIF layer l, (C, H, W) order flattened

@@ -21,9 +21,9 @@ from common.atomic import atomic_dir, write_json
 from common.errors import UserError, run_cli
 from common.runs import EXPORT_DIR
 from export.lockstep import PyTorchEngine, lockstep
-from export.qonnx_export import graph_name
-from export.step_graph import state_shapes
-from export.verify import LOGIT_TOLERANCE, StepGraph, VerificationError
+from export.qonnx.qonnx_export import graph_name
+from export.qonnx.step_graph import state_shapes
+from export.qonnx.verify import LOGIT_TOLERANCE, StepGraph, VerificationError
 from hls.csim import CSim, compile_csim
 from hls.generate import integer_net, required_widths, write_project
 from quant_training.trained_run import TrainedRun, add_run_arguments

@@ -16,9 +16,9 @@ MVAU_hls with resType "lut", weights in BRAM (ram_style auto), no fused activati
              acc   = min(32, ceil(alpha + log2(1 + 2^-alpha) + 1))
     BRAM18 = FINN's step table over depth MW MH / (PE SIMD) and width PE SIMD W
 
-A spiking layer adds the project's LIF layer (export/finn_lif.py), with the formulas below
+A spiking layer adds the project's LIF layer (export/finn/finn_lif.py), with the formulas below
 that FINN's estimates of it use too (lif_luts, lif_bram18), folded on its own (FINN's rule:
-the smallest PE dividing its channels, as export/folding.FoldLIF; see Folding). The profile
+the smallest PE dividing its channels, as export/finn/folding.FoldLIF; see Folding). The profile
 does not hold the accumulator's binary point, so the LIF datapath width is taken as the
 accumulator width + 2 bits and the rounding shift as 3 bits: ASSUMPTIONS, the middle of the
 seed network's cases (conv1 under direct encoding: + 1 bit and 6; spike-fed layers: + 3 and 1).
@@ -94,7 +94,7 @@ FOLDINGS = ("least-energy", "finn")  # layer_hardware's folding rules
 ANCHOR = ("FINN-R (Blott et al., TRETS 2018) as finn-plus 1.6.1 implements it: MVAU LUT, "
           "BRAM18 and cycle formulas (equal to finn-plus's own estimates on a grid, tested)")
 DEPARTURES = (
-    Departure("the LIF layer (export/finn_lif.py): datapath LUTs per carry-chain bit, state "
+    Departure("the LIF layer (export/finn/finn_lif.py): datapath LUTs per carry-chain bit, state "
               "memory by FINN's BRAM/LUTRAM rules", "finn-plus has no LIF layer",
               "UG474/UG574 (carry chains, RAM64M), finn-plus MVAU memory rules",
               "LIF LUT/BRAM as FINN reports them for the op (same functions)"),
@@ -196,7 +196,7 @@ def bram18_per_read(depth: float, width: int) -> int:
     return wide if deep else 0
 
 
-# The LIF layer (export/finn_lif.py; the same formulas in FINN's estimates and here).
+# The LIF layer (export/finn/finn_lif.py; the same formulas in FINN's estimates and here).
 # State memory: neurons / PE words of PE x s bits (hls/templates/lif.h reshapes the PE banks
 # into one word); a layer with a held input (the first layer under direct encoding) has a
 # second memory of PE x current bits per word for the currents it replays. In BRAM18 by
@@ -379,7 +379,7 @@ def layer_design(w: Workload, i: int, pe: int, simd: int, lif_pe: int, target: f
     once = bool(layer["computed_once"][i])  # folded for T times the cycles per step
     layer_target = target * steps if target and once else target
     lut = mvau_luts(mw, mh, pe, simd, wb, ab)
-    embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/folding.EmbedWideWeights
+    embedded = pe * simd * wb > MAX_WEIGHT_STREAM_BITS  # as export/finn/folding.EmbedWideWeights
     in_luts = embedded and mw * mh / (pe * simd) <= LUTRAM_MAX_DEPTH
     bram = 0 if in_luts else mvau_bram18(mw, mh, pe, simd, wb)
     bram_read = 0 if in_luts else bram18_per_read(mw * mh / (pe * simd), pe * simd * wb)

@@ -89,7 +89,7 @@ from quant_training.train import check_new_run
 
 DISCRETISATIONS = ("exp", "euler")
 PIXEL_DIVISORS = (256, 255)
-OUR_FORMAT = "qsnn-nir/1"  # export.nir_export.FORMAT (not imported: that module needs sinabs)
+OUR_FORMAT = "qsnn-nir/1"  # export.nir.nir_export.FORMAT (not imported: that module needs sinabs)
 OUR_RESET = "subtract v_threshold"
 SYNAPSES = (nir.Conv2d, nir.Linear, nir.Affine)
 NEURONS = (nir.LIF, nir.IF, nir.CubaLIF)

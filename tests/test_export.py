@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from common.errors import UserError
-from export.fpga_estimate import main as fpga_main
-from export.qonnx_export import main as export_main
-from export.step_graph import export_graph, read_metadata
-from export.verify import verify_graph
+from export.finn.fpga_estimate import main as fpga_main
+from export.qonnx.qonnx_export import main as export_main
+from export.qonnx.step_graph import export_graph, read_metadata
+from export.qonnx.verify import verify_graph
 from model.network import build_model
 from model.spec import ModelSpec
 from quant_training.checkpoint import save_checkpoint
@@ -66,7 +66,7 @@ def test_standard_onnx_graph_runs_bit_exact_in_onnxruntime(tmp_path, mnist_small
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
-    from export.standard_onnx import standard_path
+    from export.qonnx.standard_onnx import standard_path
 
     spec = ModelSpec(encoding=encoding, reset=reset, **TINY)
     path = tmp_path / "step.qonnx.onnx"
@@ -96,7 +96,7 @@ def test_standard_onnx_rejects_unknown_qonnx_operators():
     from onnx import helper
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from export.standard_onnx import LowerToStandardONNX
+    from export.qonnx.standard_onnx import LowerToStandardONNX
 
     node = helper.make_node("Trunc", ["x"], ["y"], domain="qonnx.custom_op.general")
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [1])],
@@ -216,7 +216,7 @@ def test_bad_export_and_fpga_inputs(tmp_path, tiny_run):
                                     "conv4k5p0,avgpool2,conv8,avgpool2,fc16"])
 def test_kernels_strides_paddings_and_pools_export_bit_exact_to_finn(tmp_path, mnist_small,
                                                                      layers):
-    from export.finn_graph import check_hw_graph, write_hw_graph
+    from export.finn.finn_graph import check_hw_graph, write_hw_graph
 
     spec = ModelSpec(layers=layers, timesteps=2, weight_bits=4)
     model = tiny_model(spec)

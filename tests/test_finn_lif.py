@@ -7,8 +7,8 @@ from onnx import helper
 from test_export import TINY, tiny_model
 
 from common.errors import UserError
-from export.finn_graph import check_hw_graph, hw_graph_path, write_hw_graph
-from export.step_graph import export_graph
+from export.finn.finn_graph import check_hw_graph, hw_graph_path, write_hw_graph
+from export.qonnx.step_graph import export_graph
 from model.spec import ModelSpec
 
 
@@ -25,7 +25,7 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
     assert len(report["layers"]) == 3 and report["identical_predictions"] == 3
     assert report["membranes_bit_exact"] and report["max_abs_logit_error"] == 0
     assert report["engine_spikes_per_image"] > 0  # the layers fired: not vacuous
-    from export.finn_graph import HardwareGraph
+    from export.finn.finn_graph import HardwareGraph
 
     hw = HardwareGraph(path, spec)
     kinds = {node.op_type for node in hw.model.graph.node}
@@ -34,7 +34,7 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
     assert [i.name for i in hw.model.graph.input] == ["global_in"]  # membranes inside
     from qonnx.custom_op.registry import getCustomOp
 
-    from export.folding import frames_per_inference
+    from export.finn.folding import frames_per_inference
 
     held = [getCustomOp(node).get_nodeattr("heldInput") for node in hw.lifs]
     assert held == ([1, 0, 0] if encoding == "direct" else [0, 0, 0])
@@ -44,7 +44,7 @@ def test_hardware_graph_is_bit_exact_against_torch(tmp_path, mnist_small, encodi
     assert {n.op_type for n in before_lif1} == conv1
     assert all(frames[n.name] == (1 if encoding == "direct" else 3) for n in before_lif1)
     assert all(frames[n.name] == 3 for n in hw.model.graph.node if n not in before_lif1)
-    from export.fpga_estimate import _without_held_input
+    from export.finn.fpga_estimate import _without_held_input
 
     unheld = _without_held_input(path, tmp_path / "unheld_hw.onnx")  # the best-fit variant
     if encoding == "direct":
@@ -68,7 +68,7 @@ def test_hardware_graph_of_a_non_seed_topology_is_bit_exact(tmp_path, mnist_smal
 def test_a_wrong_shift_in_the_lif_layer_is_caught(tmp_path, mnist_small):
     from qonnx.custom_op.registry import getCustomOp
 
-    from export.finn_graph import HardwareGraph
+    from export.finn.finn_graph import HardwareGraph
 
     spec = ModelSpec(**TINY)
     model = tiny_model(spec, mnist_small)
@@ -94,7 +94,7 @@ def test_a_float_membrane_is_refused_in_one_line(tmp_path):
 def lif_node(shape=(1, 14, 14, 8), pe=4, state_bits=8, reset="subtract", **attrs):
     from qonnx.custom_op.registry import getCustomOp
 
-    import export.finn_lif  # noqa: F401 (registers LIF / LIF_hls)
+    import export.finn.finn_lif  # noqa: F401 (registers LIF / LIF_hls)
 
     node = helper.make_node(
         "LIF_hls", ["a", "v"], ["s"], domain="finn.custom_op.fpgadataflow.hls", name="LIF_hls_0",
@@ -163,7 +163,7 @@ def test_fold_lif_takes_the_smallest_pe_that_meets_the_target():
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.util.basic import qonnx_make_model
 
-    from export.folding import FoldLIF
+    from export.finn.folding import FoldLIF
 
     graph = helper.make_graph([lif_node(pe=1).onnx_node], "g", [], [])
     model = ModelWrapper(qonnx_make_model(graph))

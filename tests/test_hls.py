@@ -5,8 +5,8 @@ from test_export import TINY, tiny_model
 
 from common.errors import UserError
 from export.lockstep import PyTorchEngine, input_frames
-from export.step_graph import export_graph
-from export.verify import verify_graph
+from export.qonnx.step_graph import export_graph
+from export.qonnx.verify import verify_graph
 from hls.build import build_and_check
 from hls.generate import integer_net, required_widths
 from model.network import build_model

@@ -11,9 +11,9 @@ from conftest import run_module
 from test_export import TINY, tiny_model
 
 from common.errors import CheckFailed, UserError
-from export.nir_check import check_round_trip, load_with_sinabs
-from export.nir_export import DT, euler_tau, lif_r, lif_tau, nir_graph, write_graph
-from export.nir_export import main as nir_main
+from export.nir.nir_check import check_round_trip, load_with_sinabs
+from export.nir.nir_export import DT, euler_tau, lif_r, lif_tau, nir_graph, write_graph
+from export.nir.nir_export import main as nir_main
 from model.spec import ModelSpec
 from quant_training.checkpoint import save_checkpoint
 from quant_training.config import TrainConfig
@@ -222,7 +222,7 @@ def test_what_nir_cannot_state_is_information_not_a_failure(runs, data_dir, caps
 
 def test_a_wrong_graph_fails_after_writing_its_report(runs, data_dir, monkeypatch):
     """A threshold written twice too high: the NIR twin disagrees, the round trip fails."""
-    import export.nir_export as nir_export
+    import export.nir.nir_export as nir_export
 
     right = nir_export.nir_graph
 
@@ -261,7 +261,7 @@ def test_bad_nir_inputs(tmp_path, runs, data_dir):
 
 
 def test_an_ann_run_is_one_line_on_the_command_line(runs):
-    done = run_module("export.nir_export", str(runs / "ann"))
+    done = run_module("export.nir.nir_export", str(runs / "ann"))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: kind='ann' is not a spiking network; NIR export needs kind='snn' (an ANN has "

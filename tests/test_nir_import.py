@@ -11,8 +11,8 @@ from test_export import tiny_model
 from test_nir import LIVELY
 
 from common.errors import UserError
-from export.nir_check import nir_twin
-from export.nir_export import nir_graph, write_graph
+from export.nir.nir_check import nir_twin
+from export.nir.nir_export import nir_graph, write_graph
 from model.quantizers import pixels
 from model.spec import ModelSpec
 from model.timesteps import input_frames, run_timesteps

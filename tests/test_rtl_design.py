@@ -10,8 +10,8 @@ from onnx import helper
 from test_export import TINY, tiny_model
 
 from common.errors import UserError
-from export.fpga_estimate import main as fpga_main
-from export.qonnx_export import main as export_main
+from export.finn.fpga_estimate import main as fpga_main
+from export.qonnx.qonnx_export import main as export_main
 from export.rtl.fpga_synth import main as synth_main
 from export.rtl.rtlsim import main as rtlsim_main
 from model.spec import ModelSpec

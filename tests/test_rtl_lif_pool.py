@@ -24,7 +24,7 @@ IMAGES = 2
 @pytest.fixture(scope="module", autouse=True)
 def finn_on_verilator(tmp_path_factory):
     """FINN prepared (no Vivado), its rtlsim bound to Verilator, the RTL ops registered."""
-    from export.finn_flow import prepare_finn
+    from export.finn.finn_flow import prepare_finn
 
     prepare_finn(tmp_path_factory.mktemp("finn_build"))
     from export.rtl.verilator_xsi import install

@@ -15,7 +15,7 @@ CLOCK_NS = 10.0
 @pytest.fixture(scope="module")
 def finn(tmp_path_factory):
     """FINN prepared (no Vivado) with its rtlsim bound to Verilator."""
-    from export.finn_flow import prepare_finn
+    from export.finn.finn_flow import prepare_finn
 
     prepare_finn(tmp_path_factory.mktemp("finn_build"))
     from export.rtl.verilator_xsi import install

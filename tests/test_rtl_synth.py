@@ -123,7 +123,7 @@ def test_yosys_errors_are_one_line_with_the_log(tmp_path):
 def prepared_node(build_dir: Path, node, shapes: dict, datatypes: dict, part: str,
                   initializers: dict | None = None):
     """A one-node FINN model through PrepareIP; returns the node's custom op."""
-    from export.finn_flow import prepare_finn
+    from export.finn.finn_flow import prepare_finn
 
     prepare_finn(build_dir)
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP

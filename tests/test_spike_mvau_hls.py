@@ -1,4 +1,4 @@
-"""Spike-fed HLS MVAUs (export/spike_mvau_hls.py): every layer of a tiny network's folded
+"""Spike-fed HLS MVAUs (export/finn/spike_mvau_hls.py): every layer of a tiny network's folded
 hardware graph generates its IP code, and each spike-fed MVAU's generated finn-hlslib call is
 the plain weight x {0, 1} product with the folded sizes.
 
@@ -23,11 +23,11 @@ from onnx import helper
 from qonnx.custom_op.registry import add_op_to_domain, getCustomOp
 from test_export import TINY, tiny_model
 
-import export.spike_mvau_hls as spike_hls
-from export.finn_flow import ESTIMATE_STEPS, prepare_finn, run_build
-from export.finn_graph import write_hw_graph
-from export.folding import weight_width_limit
-from export.step_graph import export_graph
+import export.finn.spike_mvau_hls as spike_hls
+from export.finn.finn_flow import ESTIMATE_STEPS, prepare_finn, run_build
+from export.finn.finn_graph import write_hw_graph
+from export.finn.folding import weight_width_limit
+from export.qonnx.step_graph import export_graph
 from model.spec import ModelSpec
 
 PART = "xc7z020clg400-1"
@@ -147,7 +147,7 @@ def test_spike_fed_mvaus_generate_the_plain_product(folded):
 
 
 def test_embedded_weights_generate_the_plain_product(folded, tmp_path):
-    """mem_mode internal_embedded (export/folding.py's EmbedWideWeights picks it for wide
+    """mem_mode internal_embedded (export/finn/folding.py's EmbedWideWeights picks it for wide
     weight streams): the same types, the weights in params.h as FixedPointWeights."""
     model, _ = folded
     node = spike_mvaus(model)[0]

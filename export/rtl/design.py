@@ -32,11 +32,6 @@ def register_rtl_layers() -> None:
     layer, its RTL backend, the spike max pool and accumulate-only MVU in RTL, and the HLS
     MVAU that generates code for spike inputs. FINN's SpecializeLayers then chooses LIF_rtl
     and Pool_rtl (it prefers an RTL variant wherever one exists)."""
-    import export.finn_lif
-    import export.rtl.lif_rtl
-    import export.rtl.pool_rtl
-    import export.rtl.spike_mvau
-    import export.spike_mvau_hls  # noqa: F401 (MVAU_hls / VVAU_hls code for spike inputs)
 
 
 class ToRTL(Transformation):
@@ -81,7 +76,7 @@ def rtl_model(hw_graph: Path, part: str, clock_ns: float, target_fps: float, tim
               out_dir: Path):
     """The RTL design of the hardware graph, folded as `make fpga-estimate` folds it, with
     every layer's HDL generated under out_dir."""
-    from export.finn_flow import finn_build_dir
+    from export.finn.finn_flow import finn_build_dir
 
     with finn_build_dir(out_dir / "hdl"):  # every layer's generated HDL lands here
         return _build_rtl(hw_graph, part, clock_ns, target_fps, timesteps, out_dir)
@@ -91,8 +86,8 @@ def _build_rtl(hw_graph: Path, part: str, clock_ns: float, target_fps: float, ti
                out_dir: Path):
     import copy
 
-    from export.finn_flow import ESTIMATE_STEPS, run_build
-    from export.folding import weight_width_limit
+    from export.finn.finn_flow import ESTIMATE_STEPS, run_build
+    from export.finn.folding import weight_width_limit
     from export.rtl.fifos import InsertFIFOs, SizeFIFOs
 
     register_rtl_layers()
@@ -136,9 +131,9 @@ def estimate_summary(run_dir: Path, part: str | None) -> Path:
 
 def hw_graph_of(run_dir: Path, kind: str) -> Path:
     """The run's FINN hardware graph (make export), checked readable: one line if not."""
-    from export.finn_graph import hw_graph_path
-    from export.qonnx_export import graph_name
-    from export.step_graph import read_metadata
+    from export.finn.finn_graph import hw_graph_path
+    from export.qonnx.qonnx_export import graph_name
+    from export.qonnx.step_graph import read_metadata
 
     if kind != "snn":
         raise UserError(f"the RTL design is built for spiking networks; {run_dir} is an {kind}")

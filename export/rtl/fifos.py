@@ -6,7 +6,7 @@ simulated with a gauge between every two layers (and at its input and output), t
 fed at the design's own rate, and every FIFO is then built as deep as its gauge's peak:
 
     interval_cycles = max over layers of cycles per frame x frames per inference
-                      (export.folding.inference_cycles: FINN's expected cycles)
+                      (export.finn.folding.inference_cycles: FINN's expected cycles)
     input           = SIZING_IMAGES random images, one every interval_cycles
     depth           = max(2, peak fill)          (2: fifo.sv's smallest FIFO)
 
@@ -88,7 +88,7 @@ class SizeFIFOs(Transformation):
 def gauge_peaks(model, out_dir: Path) -> tuple[dict[str, int], int]:
     """Peak fill of every FIFO's gauge with the input fed at the design's rate, and that
     rate's interval in cycles per image."""
-    from export.folding import frames_per_inference, inference_cycles
+    from export.finn.folding import frames_per_inference, inference_cycles
     from export.rtl.rtlsim import compile_design, pack, stream
     from export.rtl.stitch import stitch
 

@@ -1,4 +1,4 @@
-"""The LIF layer in RTL: `LIF_rtl`, an RTL backend of the project's LIF op (export/finn_lif.py)
+"""The LIF layer in RTL: `LIF_rtl`, an RTL backend of the project's LIF op (export/finn/finn_lif.py)
 over hdl/lif.sv, registered in FINN's rtl domain.
 
 The module computes common.integer_lif.IntegerLIF.step per neuron, PE neurons per cycle (II = 1),
@@ -19,7 +19,7 @@ from __future__ import annotations
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
 from common.errors import UserError
-from export.finn_lif import LIF
+from export.finn.finn_lif import LIF
 from export.rtl.wrapped import WrappedModule, register_rtl
 from hw_model.fpga import lif_in_bram
 

@@ -32,7 +32,7 @@ import numpy as np
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
 from common.runs import RTLSIM_DIR, SUMMARY
-from export.finn_graph import channels_first
+from export.finn.finn_graph import channels_first
 from export.lockstep import Engine, Trace
 from export.rtl.design import estimate_summary
 
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
 def simulate_run(run, args, estimate: dict, out: Path) -> dict:
     from qonnx.custom_op.registry import getCustomOp
 
-    from export.finn_graph import HardwareGraph
+    from export.finn.finn_graph import HardwareGraph
     from export.lockstep import PyTorchEngine, input_frames, lockstep
     from export.rtl.design import design_of_run, hw_graph_of
     from export.rtl.fifos import fifo_table

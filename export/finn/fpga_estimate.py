@@ -1,6 +1,6 @@
 """FINN estimate build of an exported run and the project's summary (`make fpga-estimate`).
 
-    python -m export.fpga_estimate [runs/<name>] [--part xc7z020clg400-1] [--clock-ns 10]
+    python -m export.finn.fpga_estimate [runs/<name>] [--part xc7z020clg400-1] [--clock-ns 10]
                                    [--target-fps 1000] [--build]
 
 Starts from the FINN hardware graph that `make export` wrote and checked (step_hw.onnx: LIF
@@ -34,11 +34,11 @@ import pandas as pd
 from common.atomic import atomic_dir, write_json, write_with
 from common.errors import UserError, run_cli
 from common.runs import EXPORT_DIR, SUMMARY, resolve_run
-from export.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
-from export.finn_graph import hw_graph_path
-from export.folding import frames_per_inference, weight_width_limit
-from export.qonnx_export import graph_name
-from export.step_graph import read_metadata
+from export.finn.finn_flow import ESTIMATE_STEPS, SYNTHESIS_STEPS, run_build, vivado_available
+from export.finn.finn_graph import hw_graph_path
+from export.finn.folding import frames_per_inference, weight_width_limit
+from export.qonnx.qonnx_export import graph_name
+from export.qonnx.step_graph import read_metadata
 from hw_model.fpga import budget as part_budget
 from hw_model.fpga import mvau_luts
 from hw_model.targets import load_target_table
@@ -53,7 +53,7 @@ def known_parts() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m export.fpga_estimate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m export.finn.fpga_estimate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", nargs="?", default=None, help="run folder (default: the latest)")
     p.add_argument("--runs-dir", default="runs")
@@ -140,7 +140,7 @@ def _without_held_input(hw_graph: Path, path: Path) -> Path | None:
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
-    import export.finn_lif  # noqa: F401 (registers the LIF layer)
+    import export.finn.finn_lif  # noqa: F401 (registers the LIF layer)
 
     model = ModelWrapper(str(hw_graph))
     held = [getCustomOp(n) for n in model.graph.node
@@ -173,8 +173,8 @@ def summarize(model, report: Path, meta: dict, part: str, clock_ns: float,
     bottleneck = max(layers, key=lambda layer: layer["cycles_per_inference"])
     return {
         "part": part, "clock_ns": clock_ns, "target_fps": target_fps, "timesteps": timesteps,
-        "estimator": "FINN (finn-plus 1.6.1) estimate reports, LIF layers by export/finn_lif.py; "
-                     "RTL MVAU LUTs by FINN-R formula",
+        "estimator": "FINN (finn-plus 1.6.1) estimate reports, LIF layers by "
+                     "export/finn/finn_lif.py; RTL MVAU LUTs by FINN-R formula",
         "layers": layers, "totals": totals, "budget": budget, "fits": fits,
         "over_budget": [f"{k} {totals[k]:.0f} > {limit:.0f}"
                         for k, limit in (budget or {}).items() if totals[k] > limit],

@@ -1,12 +1,12 @@
 """Export a trained spiking CNN as a NIR graph and run it back through sinabs (`make nir`).
 
-    python -m export.nir_export [runs/<name>] [--images 1000]
+    python -m export.nir.nir_export [runs/<name>] [--images 1000]
 
 NIR (PyPI `nir`, the neuromorphic intermediate representation) carries a trained SNN to
 snnTorch, Norse, sinabs, SpikingJelly, Rockpool and Lava, and onto Loihi 2, SpiNNaker2, Xylo
 and Speck. Writes runs/<name>/export/model.nir (NIR's HDF5 file) and nir_check.json: the file
 loaded back by sinabs, run on the first --images test images for T steps and compared with
-our network (export/nir_check.py). Exits with status 1 if that check fails.
+our network (export/nir/nir_check.py). Exits with status 1 if that check fails.
 
 The graph walks the network's stages (model.network.Synapses.stages):
 
@@ -51,7 +51,7 @@ from torch import nn
 from common.atomic import write_json, write_with
 from common.errors import CheckFailed, UserError, run_cli
 from common.runs import EXPORT_DIR
-from export.nir_check import check_round_trip, summary
+from export.nir.nir_check import check_round_trip, summary
 from model.network import SpikingCNN, Synapse
 from model.quantizers import PIXEL_SCALE
 from model.spec import FLOAT_BITS, ModelSpec
@@ -250,7 +250,7 @@ def describe(path: Path, graph: nir.NIRGraph, spec: ModelSpec) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m export.nir_export", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m export.nir.nir_export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
     p.add_argument("--images", type=int, default=1000, help="test images for the round trip")

@@ -26,8 +26,8 @@ from export.lockstep import (
     membrane_codes,
     network_input,
 )
-from export.standard_onnx import standard_path
-from export.step_graph import state_names
+from export.qonnx.standard_onnx import standard_path
+from export.qonnx.step_graph import state_names
 from model.network import QuantCNN, SpikingCNN
 from model.spec import ModelSpec
 

@@ -1,11 +1,11 @@
 """Export a trained run to QONNX and verify it against PyTorch (`make export`).
 
-    python -m export.qonnx_export [runs/<name>] [--images 100]
+    python -m export.qonnx.qonnx_export [runs/<name>] [--images 100]
 
 Writes runs/<name>/export/: step.qonnx.onnx (SNN: one timestep, membranes as I/O) or
 ann.qonnx.onnx, the same graph in standard ONNX operators for onnxruntime (step.onnx /
 ann.onnx), the FINN hardware graph (step_hw.onnx: LIF layers with on-chip membranes,
-export/finn_graph.py; what `make fpga-estimate` folds and estimates) and verification.json:
+export/finn/finn_graph.py; what `make fpga-estimate` folds and estimates) and verification.json:
 the step graph in qonnx against PyTorch, in onnxruntime against qonnx and (SNN) the hardware
 graph against PyTorch (export.lockstep's report each). Exits with status 1 if a check fails.
 """
@@ -19,11 +19,11 @@ import torch
 from common.atomic import write_json
 from common.errors import UserError, run_cli
 from common.runs import EXPORT_DIR, VERIFICATION
-from export.finn_graph import check_hw_graph, write_hw_graph
+from export.finn.finn_graph import check_hw_graph, write_hw_graph
 from export.lockstep import summary
-from export.standard_onnx import standard_path
-from export.step_graph import export_graph
-from export.verify import VerificationError, verify_graph
+from export.qonnx.standard_onnx import standard_path
+from export.qonnx.step_graph import export_graph
+from export.qonnx.verify import VerificationError, verify_graph
 from model.layers import (
     WITH_POWER_OF_TWO_AVERAGE_POOL,
     refuse_unbuildable,
@@ -37,7 +37,7 @@ def graph_name(kind: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m export.qonnx_export", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m export.qonnx.qonnx_export", description=__doc__)
     add_run_arguments(p)
     p.add_argument("--images", type=int, default=100, help="test images to verify on")
     args = p.parse_args(argv)

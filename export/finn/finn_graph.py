@@ -1,6 +1,6 @@
 """The FINN hardware graph (`make export` writes it beside the step graph) and its check.
 
-The hardware graph is the step graph after export.finn_flow.HW_GRAPH_STEPS: FINN layers
+The hardware graph is the step graph after export.finn.finn_flow.HW_GRAPH_STEPS: FINN layers
 (MVAU, sliding windows, pools, padding) and one LIF layer per LIF sub-graph, with the
 membranes inside the LIF layers (state memories), integers everywhere:
 
@@ -23,7 +23,7 @@ import numpy as np
 from torch import Tensor
 
 from common.atomic import write_with
-from export.finn_flow import HW_GRAPH_STEPS, OUTPUT_SCALE_KEY, run_build
+from export.finn.finn_flow import HW_GRAPH_STEPS, OUTPUT_SCALE_KEY, run_build
 from export.lockstep import PyTorchEngine, StepEngine, StepOut, flat, lockstep
 from model.network import QuantCNN, SpikingCNN
 from model.spec import ModelSpec
@@ -52,7 +52,7 @@ class HardwareGraph(StepEngine):
     def __init__(self, path: Path, spec: ModelSpec) -> None:
         from qonnx.core.modelwrapper import ModelWrapper
 
-        import export.finn_lif  # noqa: F401 (registers the LIF layer with qonnx)
+        import export.finn.finn_lif  # noqa: F401 (registers the LIF layer with qonnx)
 
         self.spec = spec
         self.model = ModelWrapper(str(path))

@@ -1,12 +1,12 @@
 """FINN (finn-plus) dataflow builds of a step graph, as lists of steps read top to bottom.
 
 HW_GRAPH_STEPS (run by `make export`) turn the QONNX step graph into FINN hardware layers:
-project steps around FINN's own map every LIF sub-graph to one LIF layer (export/finn_lif.py)
+project steps around FINN's own map every LIF sub-graph to one LIF layer (export/finn/finn_lif.py)
 fed by an MVAU's integer accumulator, channels last, with the membranes on chip (the graph
 becomes x -> logits_t, one frame per timestep) and the readout's power-of-two scale left to
 the host (the design outputs integers). ESTIMATE_STEPS (run by `make fpga-estimate`) fold
 that graph to a target rate and write FINN's estimate reports; the folding step is the
-project's (export/folding.py: LIF layers, too-wide weight streams, layers that run once per
+project's (export/finn/folding.py: LIF layers, too-wide weight streams, layers that run once per
 image around FINN's SetFolding).
 
 Without Vivado only these steps run. Two guards make finn-plus 1.6.1 usable here:
@@ -39,7 +39,7 @@ ESTIMATE_STEPS = [
     "step_minimize_bit_width_initial",
     "step_create_dataflow_partition",
     "step_specialize_layers",
-    "step_fold_for_target",  # project step (export/folding.py), for FINN's SetFolding step
+    "step_fold_for_target",  # project step (export/finn/folding.py), for FINN's SetFolding step
     "step_apply_folding_config",
     "step_minimize_bit_width",
     "step_generate_estimate_reports",
@@ -69,7 +69,11 @@ def prepare_finn(build_dir: Path) -> None:
 def step_lif_subgraphs(model, cfg):
     """Integer pixels at the input; every LIF sub-graph -> one LIF node (membrane inside);
     average pools of spikes -> FINN's sum pool and a power-of-two scale."""
-    from export.lif_transforms import AveragePoolToSumPool, IntegerPixelInput, ReplaceLIFSubgraphs
+    from export.finn.lif_transforms import (
+        AveragePoolToSumPool,
+        IntegerPixelInput,
+        ReplaceLIFSubgraphs,
+    )
 
     for transformation in (IntegerPixelInput(), ReplaceLIFSubgraphs(), AveragePoolToSumPool()):
         model = model.transform(transformation)
@@ -83,7 +87,11 @@ def step_lif_streamline(model, cfg):
     from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
 
-    from export.lif_transforms import AbsorbScaleIntoLIF, MoveTransposePastLIF, RemoveOutputScale
+    from export.finn.lif_transforms import (
+        AbsorbScaleIntoLIF,
+        MoveTransposePastLIF,
+        RemoveOutputScale,
+    )
 
     for transformation in (AbsorbScaleIntoLIF(), MoveTransposePastLIF(), MakeMaxPoolNHWC(),
                            AbsorbConsecutiveTransposes(), RemoveOutputScale(OUTPUT_SCALE_KEY),
@@ -105,13 +113,13 @@ def step_extract_threshold_scale(model, cfg):
 
 def step_sum_pools_in_hls(model, cfg):
     """The sum pools of average pools are built by FINN's Pool_hls (no RTL sum pool yet)."""
-    from export.lif_transforms import SumPoolsInHLS
+    from export.finn.lif_transforms import SumPoolsInHLS
 
     return model.transform(SumPoolsInHLS())
 
 
 def project_steps() -> dict:
-    from export.folding import step_fold_for_target
+    from export.finn.folding import step_fold_for_target
 
     return {step.__name__: step for step in (step_lif_subgraphs, step_lif_streamline,
                                              step_extract_threshold_scale,

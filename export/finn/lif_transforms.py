@@ -33,15 +33,15 @@ from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
 from common.errors import UserError
-from export.finn_lif import DOMAIN
-from export.step_graph import METADATA_KEY
+from export.finn.finn_lif import DOMAIN
+from export.qonnx.step_graph import METADATA_KEY
 
 STATE_INPUT = "in_membrane_"
 STATE_OUTPUT = "out_membrane_"
 
 
 def graph_metadata(model: ModelWrapper) -> dict:
-    """The step graph's `qsnn` model metadata (export.step_graph), {} if absent."""
+    """The step graph's `qsnn` model metadata (export.qonnx.step_graph), {} if absent."""
     props = {p.key: p.value for p in model.model.metadata_props}
     return json.loads(props[METADATA_KEY]) if METADATA_KEY in props else {}
 

@@ -12,7 +12,7 @@ so a design may compute it once per image (metadata `first_layer_computed_once`)
 is 0.5 (BipolarQuant(V - theta) + 1) and the membrane grid a `Quant` node, the forms QONNX and
 FINN read correctly. An ANN exports as one plain graph (x -> logits). The model spec and the
 state shapes are stored in the ONNX metadata (key `qsnn`). Beside it goes the same graph in
-standard ONNX operators, for onnxruntime (export.standard_onnx: step.onnx / ann.onnx).
+standard ONNX operators, for onnxruntime (export.qonnx.standard_onnx: step.onnx / ann.onnx).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from common.atomic import write_with
 from common.errors import UserError
-from export.standard_onnx import LowerToStandardONNX, standard_path
+from export.qonnx.standard_onnx import LowerToStandardONNX, standard_path
 from model.network import QuantCNN, SpikingCNN
 from model.quantizers import PIXEL_SCALE
 from model.spec import ModelSpec

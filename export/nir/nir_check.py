@@ -3,7 +3,7 @@
 Importer: sinabs' NIR node mapping (`sinabs.nir._import_sinabs_module`, what `sinabs.from_nir`
 uses), wired by `nirtorch.nir_to_torch`. sinabs is chosen because its LIF is ours: with
 norm_input=False it computes v[t] = exp(-1/tau) v[t-1] + I[t] (dt = 1, the zero-order-hold
-update of export/nir_export.py with r (1 - beta) = 1), spikes when v >= theta (H(0) = 1, as
+update of export/nir/nir_export.py with r (1 - beta) = 1), spikes when v >= theta (H(0) = 1, as
 ours) and resets by subtracting theta. snnTorch 1.0.0's `import_from_nir` is further away: it
 maps NIR's LIF to Leaky(reset_mechanism="zero"), fixes dt = 1e-4 with forward-Euler
 beta = 1 - dt/tau, spikes at mem > threshold, and imports neither SumPool2d nor Threshold.

@@ -10,7 +10,7 @@ Contract, one FINN frame = one timestep:
 Each frame runs common.integer_lif.IntegerLIF.step on every neuron. In hardware the membranes
 stay on chip across the numSteps frames of an image (a frame counter restarts them); in the
 numpy execution (`execute_node`) the state memory is updated in place in the execution
-context, so a driver that feeds it back (export.finn_graph.HardwareGraph) runs T timesteps.
+context, so a driver that feeds it back (export.finn.finn_graph.HardwareGraph) runs T timesteps.
 heldInput = 1 (the first layer under direct encoding): the hardware reads the input on the
 first frame of an image only and replays the held currents for the other frames, so the
 layers before it run once per image; the numpy execution reads its input every frame, which

@@ -20,7 +20,7 @@ unchanged: the classes subclass FINN's and keep its names.
 `register()` (run at import) puts both classes into finn-plus's `.hls` domain dict and into
 qonnx's registry cache (qonnx caches an op's class at its first look-up, so a dict entry
 alone would not replace a class already looked up). Import this module where the FINN flow
-registers its ops, next to `import export.finn_lif`.
+registers its ops, next to `import export.finn.finn_lif`.
 """
 from __future__ import annotations
 
