@@ -32,6 +32,11 @@ def register_rtl_layers() -> None:
     layer, its RTL backend, the spike max pool and accumulate-only MVU in RTL, and the HLS
     MVAU that generates code for spike inputs. FINN's SpecializeLayers then chooses LIF_rtl
     and Pool_rtl (it prefers an RTL variant wherever one exists)."""
+    import export.finn.finn_lif
+    import export.finn.spike_mvau_hls  # MVAU_hls / VVAU_hls code for spike inputs
+    import export.rtl.lif_rtl
+    import export.rtl.pool_rtl
+    import export.rtl.spike_mvau  # noqa: F401 (each import registers its ops)
 
 
 class ToRTL(Transformation):
