@@ -43,7 +43,7 @@ from common.integer_lif import IntegerLIF
 from hw_model.fpga import lif_bram18, lif_luts
 from model.spec import RESETS
 
-KERNEL = Path(__file__).resolve().parents[1] / "hls" / "templates" / "lif.h"
+KERNEL = Path(__file__).resolve().parents[2] / "hls" / "templates" / "lif.h"
 DOMAIN = "finn.custom_op.fpgadataflow"
 
 
