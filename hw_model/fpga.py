@@ -63,7 +63,7 @@ Measured against the RTL design (2026-12-02; `make fpga-rtlsim` / `make fpga-syn
 T=4, 4-bit seed network on the xczu7ev at 250 MHz, 50,000 inferences/s, folding "finn", the
 design FINN built; reports/runs/
 snn_mnist_T4_w4_s8_direct_seed0/rtl_fifos_2026-12-02/): cycles per inference 4,096 here, in
-FINN's estimate and in the Verilator simulation with sized FIFOs (1.00 x); LUTs 101,400 here,
+FINN's estimate and in the Verilator simulation with sized FIFOs (1.00 x); LUTs 101,417 here,
 116,923 in FINN's estimate, 36,463 in yosys's technology mapping of the same layers (2.78 x
 and 3.21 x): FINN-R's MVAU formula counts multipliers that an accumulate-only spike layer does
 not have. hw_model.finn_reports sets all three side by side for any run that has them.
