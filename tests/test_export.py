@@ -92,6 +92,14 @@ def test_standard_onnx_graph_runs_bit_exact_in_onnxruntime(tmp_path, mnist_small
     assert any(state.any() for state in states.values())
 
 
+def test_a_graph_path_without_the_qonnx_suffix_is_one_line_and_writes_nothing(tmp_path):
+    """g.onnx would be its own standard-ONNX form: refused before anything is written."""
+    spec = ModelSpec(**TINY)
+    with pytest.raises(UserError, match=r"^graph path .*g\.onnx must end in \.qonnx\.onnx"):
+        export_graph(tiny_model(spec), spec, tmp_path / "g.onnx")
+    assert not list(tmp_path.iterdir())
+
+
 def test_standard_onnx_rejects_unknown_qonnx_operators():
     from onnx import helper
     from qonnx.core.modelwrapper import ModelWrapper

@@ -26,10 +26,17 @@ QONNX_DOMAIN = "qonnx.custom_op.general"
 MIN_OPSET = 13  # Round, Clip with min/max inputs, GreaterOrEqual
 
 
+QONNX_SUFFIX = ".qonnx.onnx"
+
+
 def standard_path(qonnx_path: str | Path) -> Path:
-    """Where the standard-ONNX form of a graph lives: step.qonnx.onnx -> step.onnx."""
+    """Where the standard-ONNX form of a graph lives: step.qonnx.onnx -> step.onnx (a UserError
+    for a name without .qonnx.onnx, whose two forms would be one file)."""
     qonnx_path = Path(qonnx_path)
-    return qonnx_path.with_name(qonnx_path.name.replace(".qonnx.onnx", ".onnx"))
+    if not qonnx_path.name.endswith(QONNX_SUFFIX):
+        raise UserError(f"graph path {qonnx_path} must end in {QONNX_SUFFIX} (its standard-ONNX "
+                        f"form is written beside it as .onnx)")
+    return qonnx_path.with_name(qonnx_path.name.removesuffix(QONNX_SUFFIX) + ".onnx")
 
 
 class LowerToStandardONNX(Transformation):

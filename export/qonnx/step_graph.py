@@ -83,6 +83,7 @@ def export_graph(model: SpikingCNN | QuantCNN, spec: ModelSpec, path: Path) -> d
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
+    standard_file = standard_path(path)  # checks the name before anything is written
     model = model.eval().cpu()
     meta = metadata(spec, model)
     x = torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size)
@@ -111,7 +112,7 @@ def export_graph(model: SpikingCNN | QuantCNN, spec: ModelSpec, path: Path) -> d
 
     write_with(path, write)
     standard = ModelWrapper(str(path)).transform(LowerToStandardONNX())
-    write_with(standard_path(path), lambda tmp: standard.save(str(tmp)))
+    write_with(standard_file, lambda tmp: standard.save(str(tmp)))
     return meta
 
 
