@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,27 +102,28 @@ def membrane_codes(spec: ModelSpec, membranes: Any) -> np.ndarray:
     return flat(membranes) / (spec.state_step if spec.quantized_state else 1.0)
 
 
-def stack(steps: list[StepOut]) -> Trace:
-    """One batch's records of steps 1..T -> a Trace (None where the engine shows nothing)."""
-    def layers(get) -> list[np.ndarray] | None:
-        if get(steps[0]) is None:
-            return None
-        return [np.stack([get(out)[layer] for out in steps], axis=1)
-                for layer in range(len(get(steps[0])))]
+def _layers(records: list, get: Callable[[Any], Any], join: Callable) -> list[np.ndarray] | None:
+    """Each LIF layer's arrays across `records` joined by `join` (None where none are shown)."""
+    if get(records[0]) is None:
+        return None
+    return [join(parts) for parts in zip(*map(get, records), strict=True)]
 
-    return Trace(np.stack([out.logits for out in steps], axis=1),
-                 layers(lambda out: out.spikes), layers(lambda out: out.membranes))
+
+def stack(steps: list[StepOut]) -> Trace:
+    """One batch's records of steps 1..T -> a Trace [B, T, ...]."""
+    def over_steps(parts: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack(parts, axis=1)
+
+    return Trace(over_steps([out.logits for out in steps]),
+                 _layers(steps, lambda out: out.spikes, over_steps),
+                 _layers(steps, lambda out: out.membranes, over_steps))
 
 
 def concatenate(traces: list[Trace]) -> Trace:
     """Traces of consecutive images as one."""
-    def layers(get) -> list[np.ndarray] | None:
-        if get(traces[0]) is None:
-            return None
-        return [np.concatenate(parts) for parts in zip(*map(get, traces), strict=True)]
-
     return Trace(np.concatenate([t.logits for t in traces]),
-                 layers(lambda t: t.spikes), layers(lambda t: t.membranes))
+                 _layers(traces, lambda t: t.spikes, np.concatenate),
+                 _layers(traces, lambda t: t.membranes, np.concatenate))
 
 
 class Engine(ABC):
