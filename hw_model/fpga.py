@@ -37,7 +37,8 @@ a more parallel MVAU finishes the same work in fewer busy cycles, which pay its 
 target and fits the part at T does so at every smaller T (same layer shapes) with no more
 resources (the LIF's timestep counter is no wider) and fewer busy frames, so the least energy
 at a fixed rate never rises as T falls wherever a design fits. Without a target, every fold
-is 1.
+is 1. The highest throughput that fits the part (fastest_fitting) is the highest target at
+which the least-energy rule finds a design within the part's budget that sustains it.
 Latency: layers stream as a pipeline of stages (padding, sliding window, MVAU: input_stages;
 LIF; pool window, pool: pool_stages), so an inference takes the fill (one frame through every stage)
 + (T - 1) x the slowest stage that runs every timestep (a layer computed once per image,
@@ -90,6 +91,7 @@ LIF_EXTRA_X_BITS, LIF_ROUND_SHIFT = 2, 3  # ASSUMPTIONS, see the module docstrin
 # keeps its weights inside the layer (internal_embedded), in LUTs when <= 128 words deep.
 MAX_WEIGHT_STREAM_BITS = 8191
 MAX_ACC_BITS = 32
+RATE_ROUNDING = 1e-9  # fastest_fitting: a sustained rate taken this much low (rounding)
 FOLDINGS = ("least-energy", "finn")  # layer_hardware's folding rules
 ANCHOR = ("FINN-R (Blott et al., TRETS 2018) as finn-plus 1.6.1 implements it: MVAU LUT, "
           "BRAM18 and cycle formulas (equal to finn-plus's own estimates on a grid, tested)")
@@ -552,3 +554,42 @@ def interval_cycles(hw: list[LayerHardware], timesteps: int) -> int:
 
 def budget(table: Table, part: str) -> dict[str, float]:
     return {r: table.v(f"{part}_{r}") for r in ("lut", "bram18", "uram", "dsp")}
+
+
+def fits(costs: Costs, table: Table, part: str) -> bool:
+    """Whether a design's summed resources stay within the part's (budget)."""
+    return all(float(costs.resources[r].sum()) <= limit for r, limit in budget(table, part).items())
+
+
+def fastest_fitting(w: Workload, part: str, clock_mhz: float, table: Table,
+                    rel_tol: float = 1e-3) -> Config | None:
+    """The operating point of highest throughput that fits the part: a least-energy Config
+    whose target is the sustained rate S [inferences/s] of its design, so that evaluate()
+    charges E = P_static / S + E_dyn (the design flat out); None when no design fits at any rate.
+
+    A rate R is feasible when evaluate() at target R gives a design that fits the part and
+    sustains R. Raising R only removes fold candidates (each must meet clock / (R T) cycles
+    per timestep), so feasibility falls with R: below the sustained rate of the least parallel
+    design (every fold 1, S_min) every candidate meets the target and feasibility is that of
+    S_min; above the fully parallel design's (S_max) no design meets it. Bisection in log R
+    between the two keeps a feasible lower end (raised to its design's sustained rate) until
+    the ends are within `rel_tol`: S is then within rel_tol of the highest feasible rate (the
+    feasible rates end at a design's sustained rate, so S is that rate once the rates of two
+    designs differ by more than rel_tol). S is taken RATE_ROUNDING low, so that the design's
+    own cycles meet clock / (S T) through floating-point rounding."""
+    def sustained(rate: float | None) -> tuple[float, bool]:
+        """(the sustained rate of evaluate's design at target `rate`, RATE_ROUNDING low;
+        whether that design fits and sustains `rate`)."""
+        costs = evaluate(w, Config(part, clock_mhz, rate), table)
+        achieved = 1e9 / costs.per_inference["inference_interval_ns"] * (1 - RATE_ROUNDING)
+        return achieved, fits(costs, table, part) and achieved >= (rate or 0) * (1 - 1e-9)
+
+    low, feasible = sustained(None)
+    if not feasible:
+        return None
+    high, _ = sustained(math.inf)  # no candidate meets it: the fully parallel design, S_max
+    while high > low * (1 + rel_tol):
+        rate = math.sqrt(low * high)
+        achieved, feasible = sustained(rate)
+        low, high = (max(achieved, rate), high) if feasible else (low, rate)
+    return Config(part, clock_mhz, low)

@@ -166,11 +166,24 @@ def firing_rate_vs_timesteps(configs: pd.DataFrame, layers: list[str], path: Pat
     _save(fig, path)
 
 
-def break_even(be: pd.DataFrame, band: tuple[float, float], path: Path) -> None:
+def yan_band(below_pct: float, timesteps: tuple[int, int]) -> tuple[float, float]:
+    """Yan et al.'s criterion, an average spike rate below `below_pct` % per neuron per
+    timestep at T in `timesteps`, on the spikes-per-synapse axis: a synapse carries the spikes
+    of its input neuron, rate x T per inference, so (rate T_low, rate T_high). Exact where
+    every neuron feeding a synapse fires at the average rate; not where the rate differs
+    between layers."""
+    return below_pct / 100 * timesteps[0], below_pct / 100 * timesteps[1]
+
+
+def break_even(be: pd.DataFrame, band: tuple[float, float],
+               yan: tuple[float, tuple[int, int]], path: Path) -> None:
     """SNN/ANN energy (same weight bits) vs spikes per synapse, per hardware, with the published
-    break-even range (Dampfhoffer et al. 2023) shaded."""
+    break-evens: Dampfhoffer et al. 2023's range shaded, Yan et al. 2024's spike rate mapped
+    onto the axis by yan_band (hatched)."""
     hws = list(be.sort_values("hw")["hw"].unique()) or ["no SNN configuration"]
     fig, axes = _grid(hws)
+    below, timesteps = yan
+    yan_x = yan_band(below, timesteps)
     for hw, ax in axes.items():
         rows = be[(be["hw"] == hw) & be["snn_over_ann_energy"].notna()]
         for index, (_, group) in enumerate(rows.groupby(VARIANT)):
@@ -180,8 +193,11 @@ def break_even(be: pd.DataFrame, band: tuple[float, float], path: Path) -> None:
         ax.axhline(1.0, color="black", lw=1, ls="--", label="break-even (ratio 1)")
         ax.axvspan(*band, color="tab:green", alpha=0.12,
                    label=f"Dampfhoffer et al. 2023: {band[0]}-{band[1]} spikes/synapse")
+        ax.axvspan(*yan_x, facecolor="none", edgecolor="tab:purple", hatch="//", lw=0.8,
+                   label=f"Yan et al. 2024: {below:g} % rate x T ({timesteps[0]}-"
+                         f"{timesteps[1]}) = {yan_x[0]:g}-{yan_x[1]:g}")
         ax.set(title=hw, xlabel="spikes / synapse",
                ylabel="SNN / ANN energy" if hw == hws[0] else None)
-        _scale(ax, "x", [*rows["spikes_per_synapse"], *band], subs=(1.0,))
+        _scale(ax, "x", [*rows["spikes_per_synapse"], *band, *yan_x], subs=(1.0,))
         _scale(ax, "y", [*rows["snn_over_ann_energy"], 1.0])
     _save(fig, path)

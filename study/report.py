@@ -22,6 +22,8 @@ import pandas as pd
 
 from common.atomic import write_json, write_text, write_with
 from common.errors import UserError, run_cli
+from hw_model import fpga
+from hw_model.constants import Table
 from hw_model.estimate import estimate
 from hw_model.plots import pareto_front
 from hw_model.report import TIE, assumption_lines
@@ -35,7 +37,8 @@ KEYS = ["dataset", "kind", "timesteps", "weight_bits", "state_bits", "encoding",
 MEASURES = ["test_accuracy_pct", "val_accuracy_pct", "spikes_per_image", "synops_per_image",
             "dense_macs_per_image", "spikes_per_synapse", "mean_firing_rate_pct"]
 COST_MEASURES = ["energy_uj", "latency_us", "single_inference_energy_uj", "area_mm2", "lut",
-                 "bram18", "dsp"]
+                 "bram18", "dsp", "rate_per_s", "fits_part"]
+FASTEST_HW = "fpga max rate"  # the FPGA at the highest throughput that fits (cost_table)
 FIRING = "firing_rate_pct_"  # + layer name: a LIF layer's spikes / (neurons x T), in %
 ORIGINAL = Path(__file__).with_name("original_study.toml")
 PREFERRED_BITS = 4  # the weight width compared with the starting study when it was run
@@ -49,6 +52,14 @@ SOURCES = ("Accuracy: measured (metrics.json of each trial folder); spikes, syna
            "and firing rates: measured test-set means per image (profile.json); energy, latency "
            "and FPGA resources: analytic, from profile.json, estimator per hardware in the "
            "Estimators table; `grid(s)`: the grid(s) whose trials make each row.")
+FPGA_POINTS = ("Two FPGA operating points, each with the least-energy folding on the default "
+               "part and clock: `fpga <R>/s`, the common fixed rate R of the "
+               "default configuration, and `fpga max rate`, each network's highest throughput "
+               "whose design fits the part's LUTs and BRAM18s (hw_model.fpga.fastest_fitting; "
+               "R = that design's sustained rate, in `rate_per_s`); no row where no design fits "
+               "at any rate. Energy per inference at R = static power / R + the dynamic energy "
+               "of the work (hw_model.fpga.evaluate). Analytic: no RTL simulation or synthesis "
+               "exists at these points.")
 PLOTS = ("accuracy_vs_T", "energy_vs_T", "latency_vs_T", "pareto", "firing_rate_vs_T",
          "break_even")
 
@@ -138,7 +149,10 @@ def trial_row(trial: Trial, w: Workload, reason: str | None) -> dict:
 
 
 def hw_name(target: str, config) -> str:
-    """The hardware a cost row belongs to: the target, and for IMC its activity mode."""
+    """The hardware a cost row belongs to: the target, for IMC its activity mode and for the
+    FPGA its fixed rate (e.g. 'fpga 1000/s')."""
+    if target == "fpga":
+        return f"fpga {config.target_fps:g}/s"
     if target != "imc":
         return target
     return f"imc {config.mode}" + (" (optimistic)" if config.mode == "event" else "")
@@ -147,20 +161,37 @@ def hw_name(target: str, config) -> str:
 def cost_table(trials: list[tuple[str, Workload]]) -> pd.DataFrame:
     """Per trial and hardware: hw_model's summary row at the target's default configuration,
     energy per inference in uJ (FPGA: at its configuration's fixed rate), latency per
-    inference in us."""
+    inference in us; and the FPGA at the highest throughput that fits the default part
+    (FASTEST_HW, fastest_fpga), with its rate [inferences/s] and whether it fits the part."""
     tables = {t: load_target_table(t) for t in TARGETS}
     configs = {t: target_configs(t, tables[t], sweep=False) for t in TARGETS}
     hw = {c.label(): hw_name(t, c) for t in TARGETS for c in configs[t]}
-    rows = pd.concat([estimate([w], list(TARGETS), tables, configs)[0].assign(trial=name)
-                      for name, w in trials], ignore_index=True)
+    names = list(dict.fromkeys(hw.values()))
+    names.insert(names.index(hw_name("fpga", configs["fpga"][0])) + 1, FASTEST_HW)
+    frames = []
+    for name, w in trials:
+        fastest = fastest_fpga(w, tables["fpga"])
+        rows = estimate([w], list(TARGETS), tables,
+                        configs | {"fpga": [*configs["fpga"], *fastest]})[0]
+        frames.append(rows.assign(trial=name, hw=rows["config"].map(
+            hw | {c.label(): FASTEST_HW for c in fastest})))
+    rows = pd.concat(frames, ignore_index=True)
     return pd.DataFrame({
         "trial": rows["trial"], "target": rows["target"],
-        "hw": pd.Categorical(rows["config"].map(hw), categories=list(dict.fromkeys(hw.values())),
-                             ordered=True),
+        "hw": pd.Categorical(rows["hw"], categories=names, ordered=True),
         "config": rows["config"], "estimator": rows["estimator"],
         "energy_uj": rows["energy_pj"] * 1e-6, "latency_us": rows["latency_ns"] * 1e-3,
         "single_inference_energy_uj": rows["single_inference_energy_pj"] * 1e-6,
-        **{k: rows[k] for k in ("area_mm2", "lut", "bram18", "dsp")}})
+        **{k: rows[k] for k in ("area_mm2", "lut", "bram18", "dsp")},
+        "rate_per_s": rows["rate_inferences_per_s"], "fits_part": rows["fits_part"].astype(float)})
+
+
+def fastest_fpga(w: Workload, table: Table) -> list[fpga.Config]:
+    """The FPGA's default part and clock at the highest throughput that fits the part
+    (hw_model.fpga.fastest_fitting), or none when no design fits at any rate."""
+    default = fpga.default_configs(table)[0]
+    config = fpga.fastest_fitting(w, default.part, default.clock_mhz, table)
+    return [] if config is None else [config]
 
 
 def aggregate(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
@@ -204,6 +235,7 @@ def write_outputs(study: Path, command: str, rows: pd.DataFrame, costs: pd.DataF
     configs = aggregate(kept, KEYS, MEASURES + firing)
     summary = aggregate(costs.merge(kept, on="trial"),
                         [*KEYS, "target", "hw", "config", "estimator"], MEASURES + COST_MEASURES)
+    summary["accuracy_pct_per_uj"] = summary["test_accuracy_pct"] / summary["energy_uj"]
     be, front = break_even_table(summary), pareto_table(summary)
     recs = recommendations(summary, be)
     write_with(study / "trials.csv", lambda tmp: rows.to_csv(tmp, index=False))
@@ -215,14 +247,16 @@ def write_outputs(study: Path, command: str, rows: pd.DataFrame, costs: pd.DataF
         "original_study": original_study(), "published_break_even": {
             "dampfhoffer_spikes_per_synapse": {"source": DAMPFHOFFER[0], "range": DAMPFHOFFER[1:]},
             "yan_spike_rate_pct": {"source": YAN[0], "below": YAN[1], "timesteps": YAN[2]}},
+        "fpga_operating_points": FPGA_POINTS,
         "targets": {t: {"estimator": ESTIMATORS[t], "as_the_anchor": TARGETS[t].ANCHOR,
                         "departures": [vars(d) for d in TARGETS[t].DEPARTURES]} for t in TARGETS},
         "summary": _records(summary), "break_even": _records(be), "pareto": _records(front),
         "recommendations": recs})
+    plotted, be_plotted = (frame[frame["hw"] != FASTEST_HW] for frame in (summary, be))
     for dataset in datasets(configs):
         write_figures(study, dataset, configs[configs["dataset"] == dataset],
-                      summary[summary["dataset"] == dataset], be[be["dataset"] == dataset],
-                      firing, default_hw(summary))
+                      plotted[plotted["dataset"] == dataset],
+                      be_plotted[be_plotted["dataset"] == dataset], firing, default_hw(summary))
     write_text(study / "README.md", readme(command, rows, configs, summary, be, front, recs))
 
 
@@ -239,11 +273,17 @@ def write_figures(study: Path, dataset: str, configs: pd.DataFrame, summary: pd.
                             "latency per inference [us]", path("latency_vs_T"))
     plots.pareto(summary, path("pareto"))
     plots.firing_rate_vs_timesteps(configs, firing, path("firing_rate_vs_T"))
-    plots.break_even(be, DAMPFHOFFER[1:], path("break_even"))
+    plots.break_even(be, DAMPFHOFFER[1:], YAN[1:], path("break_even"))
 
 
 def datasets(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["dataset"].unique())
+
+
+def main_first(configs: pd.DataFrame) -> list[str]:
+    """The datasets, the one with the most configurations first (then by name)."""
+    counts = configs["dataset"].value_counts()
+    return sorted(counts.index, key=lambda d: (-counts[d], d))
 
 
 def figure_file(name: str, dataset: str) -> str:
@@ -251,9 +291,17 @@ def figure_file(name: str, dataset: str) -> str:
     return f"{name}_{dataset}.png"
 
 
-def figure_lines(name: str, frame: pd.DataFrame) -> list[str]:
-    """The markdown embedding figure `name` for each dataset in `frame`."""
-    return [f"![{name} {d}]({figure_file(name, d)})" for d in datasets(frame)] + [""]
+def figures_lines(configs: pd.DataFrame) -> list[str]:
+    """The figures section: every plot (PLOTS) of each dataset, embedded."""
+    lines = ["## Figures", "", "Accuracy vs T; energy and latency per inference vs T per "
+             "hardware; the accuracy-energy Pareto front; firing rate per layer; SNN/ANN energy "
+             "vs spikes per synapse against published break-evens. The FPGA panels are at the "
+             "common fixed rate; its highest-throughput point is tabulated under FPGA operating "
+             "points.", ""]
+    for dataset in main_first(configs):
+        lines += [f"### {DATASET_TITLES.get(dataset, dataset)}", "",
+                  *(f"![{name} {dataset}]({figure_file(name, dataset)})" for name in PLOTS), ""]
+    return lines
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -363,13 +411,149 @@ def _cost_cells(costs: pd.DataFrame) -> dict:
     return cells | {"FPGA LUT": f"{fpga['lut']:,.0f}", "FPGA BRAM18": f"{fpga['bram18']:,.0f}"}
 
 
+def short_name(row, brief: bool = False) -> str:
+    """A configuration in a few characters, e.g. 'SNN T=4 w4 s8 direct subtract' ('SNN T=4 w4'
+    if `brief`), 'ANN w4'."""
+    if row["kind"] == "ann":
+        return f"ANN w{row['weight_bits']}"
+    name = f"SNN T={row['timesteps']} w{row['weight_bits']}"
+    return name if brief else f"{name} {_variant(row)}"
+
+
+def _variant(row) -> str:
+    """An SNN's state bits, encoding and reset, e.g. 's8 direct subtract'."""
+    return f"s{row['state_bits']} {row['encoding']} {row['reset']}"
+
+
+def summary_lines(configs: pd.DataFrame, summary: pd.DataFrame, be: pd.DataFrame) -> list[str]:
+    """The one-screen summary, per dataset: the best SNN accuracy per T, the ANN twins, where
+    the SNN costs less energy than its ANN per hardware, the FPGA's two operating points and
+    the best accuracy per energy per hardware (all from the tables below)."""
+    lines = ["## Summary", "", "Test accuracy [%] as mean ± std over n seeds (measured); energy "
+             "per inference analytic, each target's default configuration (FPGA: its default "
+             "part at the common fixed rate and at its highest throughput that fits; SNN/ANN "
+             "at `fpga max rate` sets each network at its own rate).", ""]
+    for dataset in main_first(configs):
+        here = configs[configs["dataset"] == dataset]
+        costs, ratios = (f[f["dataset"] == dataset] for f in (summary, be))
+        lines += [f"**{DATASET_TITLES.get(dataset, dataset)}**", "", _best_per_t(here),
+                  _ann_twins(here), *_pays_off(ratios), _fpga_points(costs),
+                  _best_efficiency(costs), ""]
+    return lines
+
+
+def _best_per_t(configs: pd.DataFrame) -> str:
+    snn = configs[configs["kind"] == "snn"]
+    best = [group.loc[group["test_accuracy_pct"].idxmax()]
+            for _, group in snn.groupby("timesteps")]
+    return "- Best SNN per T: " + ("; ".join(
+        f"T={r['timesteps']} {_pm(r)}, w{r['weight_bits']} {_variant(r)}" for r in best)
+        or "no SNN") + "."
+
+
+def _ann_twins(configs: pd.DataFrame) -> str:
+    ann = configs[configs["kind"] == "ann"].sort_values("weight_bits")
+    return "- ANN twins: " + ("; ".join(f"w{r['weight_bits']} {_pm(r)}"
+                                       for _, r in ann.iterrows()) or "none run") + "."
+
+
+def _pays_off(be: pd.DataFrame) -> list[str]:
+    """Per hardware, the SNN configurations with less energy than the ANN of equal weight bits
+    (ties within TIE are not less) and the lowest SNN/ANN ratio."""
+    rated = be.dropna(subset=["snn_over_ann_energy"])
+    if rated.empty:
+        return ["- SNN vs ANN energy: no ANN with the weight bits of any SNN."]
+    lines = ["- Where the SNN costs less energy per inference than the ANN of equal weight bits:"]
+    for hw, group in rated.groupby("hw", observed=True):
+        cheap = group[group["snn_over_ann_energy"] < 1 - TIE].sort_values(
+            ["weight_bits", "timesteps"])
+        low = group.loc[group["snn_over_ann_energy"].idxmin()]
+        where = ", ".join(f"T={r.timesteps} w{r.weight_bits}" for r in cheap.itertuples())
+        lines.append(f"  - {hw}: {where or 'nowhere'} (lowest SNN/ANN "
+                     f"{low['snn_over_ann_energy']:.3g}, T={low['timesteps']} "
+                     f"w{low['weight_bits']})")
+    return lines
+
+
+def _fpga_points(summary: pd.DataFrame) -> str:
+    """The FPGA at its highest fitting throughput against the common fixed rate, for the
+    configurations with PREFERRED_BITS weights (every one if none has them)."""
+    fixed = summary[summary["target"] == "fpga"].sort_values("hw").drop_duplicates(KEYS)
+    fastest = summary[summary["hw"] == FASTEST_HW].set_index(KEYS)
+    if (fixed["weight_bits"] == PREFERRED_BITS).any():
+        fixed = fixed[fixed["weight_bits"] == PREFERRED_BITS]
+    cells = []
+    for _, r in fixed.sort_values(["kind", "timesteps"], ascending=[False, True]).iterrows():
+        key = tuple(r[KEYS])
+        top = (f"{fastest.loc[key, 'rate_per_s']:,.0f}/s, {fastest.loc[key, 'energy_uj']:.3g} "
+               "uJ" if key in fastest.index else "no fit at any rate")
+        cells.append(f"{short_name(r, brief=True)}: {top} ({r['energy_uj']:.3g} uJ at "
+                     f"{r['rate_per_s']:,.0f}/s)")
+    return ("- FPGA, highest throughput that fits the part and the energy per inference there "
+            "(in parentheses: at the common fixed rate): " + "; ".join(cells) + ".")
+
+
+def _best_efficiency(summary: pd.DataFrame) -> str:
+    best = [group.loc[group["accuracy_pct_per_uj"].idxmax()]
+            for _, group in summary.groupby("hw", observed=True)]
+    return ("- Highest test accuracy per energy [% per uJ]: " + "; ".join(
+        f"{r['hw']} {r['accuracy_pct_per_uj']:.3g} ({short_name(r, brief=True)})"
+        for r in best) + ".")
+
+
+def fpga_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
+    """The FPGA at its two operating points, per configuration."""
+    records = []
+    for _, r in configs.iterrows():
+        costs = costs_of[tuple(r[KEYS])].set_index("hw")
+        fixed = costs.loc[costs["target"] == "fpga"].iloc[0]
+        cells = {"dataset": r["dataset"], "configuration": short_name(r),
+                 "test accuracy [%]": _pm(r)}
+        if FASTEST_HW in costs.index:
+            top = costs.loc[FASTEST_HW]
+            cells |= {"max rate [1/s]": f"{top['rate_per_s']:,.0f}",
+                      "energy there [uJ]": f"{top['energy_uj']:.4g}",
+                      "LUT there": f"{top['lut']:,.0f}", "BRAM18 there": f"{top['bram18']:,.0f}"}
+        else:
+            cells["max rate [1/s]"] = "no design fits at any rate"
+        records.append(cells | {
+            f"energy {fixed.name} [uJ]": f"{fixed['energy_uj']:.4g}",
+            "LUT": f"{fixed['lut']:,.0f}", "BRAM18": f"{fixed['bram18']:,.0f}",
+            "fits": "yes" if fixed["fits_part"] == 1 else "no", "grid(s)": r["grids"]})
+    return ["## FPGA operating points", "",
+            f"{FPGA_POINTS} Per configuration, means over its seeds (the design depends only on "
+            "the network's shapes: equal for every seed).", "", _table(records), ""]
+
+
+def efficiency_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
+    """Test accuracy per energy per inference, per hardware (the efficiency score's energy
+    counterpart)."""
+    records = [{"dataset": r["dataset"], "configuration": short_name(r),
+                "test accuracy [%]": _pm(r)} | {
+        f"{c.hw} [%/uJ]": f"{c.accuracy_pct_per_uj:.3g}"
+        for c in costs_of[tuple(r[KEYS])].sort_values("hw").itertuples()}
+        for _, r in configs.iterrows()]
+    return ["## Accuracy per energy", "",
+            "Mean test accuracy [%] / mean energy per inference [uJ] on each hardware at its "
+            "default configuration (higher is better): the energy counterpart of the starting "
+            "study's accuracy / spikes per image.", "", _table(records), ""]
+
+
+TITLE_LINES = ["# Timestep x bit-width study", "",
+               "Quantized spiking CNNs (QAT) and their ANN twin over timesteps T, weight and "
+               "state bits: accuracy measured per trial, energy and latency per inference "
+               "estimated from each trial's measured workload profile.", ""]
+
+
 def readme(command: str, rows: pd.DataFrame, configs: pd.DataFrame, summary: pd.DataFrame,
            be: pd.DataFrame, front: pd.DataFrame, recs: list[str]) -> str:
     """README.md: the header and estimators, the study's sections in order, the files."""
     costs_of = dict(list(summary.groupby(KEYS)))
-    lines = (header_lines(command, rows, configs, summary)
+    lines = (TITLE_LINES + summary_lines(configs, summary, be) + figures_lines(configs)
+             + header_lines(command, rows, configs, summary)
              + start_vs_ours_lines(configs, costs_of) + accuracy_lines(configs)
-             + cost_lines(configs, costs_of) + pareto_lines(front) + firing_lines(configs)
+             + cost_lines(configs, costs_of) + fpga_lines(configs, costs_of)
+             + efficiency_lines(configs, costs_of) + pareto_lines(front) + firing_lines(configs)
              + bits_lines(configs, costs_of) + break_even_lines(be, configs)
              + recipe_lines(rows)
              + ["## Recommendations", "", "Computed from the tables above (means over seeds; "
@@ -406,10 +590,7 @@ def header_lines(command: str, rows: pd.DataFrame, configs: pd.DataFrame,
     seeds = sorted({configs["n"].min(), configs["n"].max()})
     hardware = summary.sort_values("hw").drop_duplicates("hw")
     return [
-        "# Timestep x bit-width study", "",
-        "Quantized spiking CNNs (QAT) and their ANN twin over timesteps T, weight and state bits: "
-        "accuracy measured per trial, energy and latency per inference estimated from each "
-        "trial's measured workload profile.", "",
+        "## Data and method", "",
         f"Regenerate with `make study-report` (`{command}`): it reads only the committed trial "
         "folders under `runs/`.", "",
         f"Rests on {len(kept)} trials ({len(configs)} configurations, "
@@ -422,7 +603,9 @@ def header_lines(command: str, rows: pd.DataFrame, configs: pd.DataFrame,
         f"set) and evaluates it once on the test set ({_joined(kept['test_images'])} images); "
         "tables give the mean ± std over seeds (std with two or more) and n.", "", SOURCES, "",
         "## Estimators", "",
-        _table([{"hardware": r.hw, "target": r.target, "configuration": r.config,
+        _table([{"hardware": r.hw, "target": r.target,
+                 "configuration": r.config if r.hw != FASTEST_HW else
+                 f"{str(r.config).rsplit('-', 1)[0]}, per network its highest rate that fits",
                  "estimator": r.estimator} for r in hardware.itertuples()]), "",
         "IMC at SpikeSim's operating point in three activity modes: `event-array` (default: only "
         "the crossbar arrays follow the measured activity), `dense` (SpikeSim: every PE cycle of "
@@ -431,7 +614,8 @@ def header_lines(command: str, rows: pd.DataFrame, configs: pd.DataFrame,
         "configuration: static power / rate + the dynamic energy of the work (busy cycles x "
         "resources, ASSUMED power constants); static power x latency + the same dynamic energy, "
         "one inference through an idle pipeline, is `single_inference_energy_uj` in summary.csv. "
-        "Latency columns use each target's default configuration.", ""]
+        "Latency columns use each target's default configuration; the FPGA's two operating "
+        "points: FPGA operating points.", ""]
 
 
 def start_vs_ours_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
@@ -478,8 +662,7 @@ def accuracy_lines(configs: pd.DataFrame) -> list[str]:
         records.append(cells | {"grid(s)": _joined(group["grids"])})
     columns = list(_config_cells(configs.iloc[0], with_t=False)) + ts + ["ANN (no T)", "grid(s)"]
     return ["## Accuracy vs T", "", "Test accuracy [%], mean ± std over seeds (n), per weight "
-            "and state bit width (measured, metrics.json).", "", _table(records, columns), "",
-            *figure_lines("accuracy_vs_T", configs)]
+            "and state bit width (measured, metrics.json).", "", _table(records, columns), ""]
 
 
 def cost_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
@@ -489,8 +672,7 @@ def cost_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
             "Per configuration, means over its seeds: energy per inference [uJ] on each hardware "
             "(IMC mode named), latency per inference [us] per target, FPGA LUT and BRAM18 (the "
             "xc7z020 default). The ANN has no T: the plots draw it as a horizontal line per bit "
-            "width.", "", _table(records), "", *figure_lines("energy_vs_T", configs),
-            *figure_lines("latency_vs_T", configs)]
+            "width.", "", _table(records), ""]
 
 
 def pareto_lines(front: pd.DataFrame) -> list[str]:
@@ -499,8 +681,7 @@ def pareto_lines(front: pd.DataFrame) -> list[str]:
         "grid(s)": r["grids"]} for _, r in front.iterrows()]
     return ["## Accuracy-energy Pareto front", "",
             "Per hardware and dataset, the configurations that no other beats in both mean test "
-            "accuracy and mean energy per inference (cheapest first).", "", _table(records), "",
-            *figure_lines("pareto", front)]
+            "accuracy and mean energy per inference (cheapest first).", "", _table(records), ""]
 
 
 def firing_lines(configs: pd.DataFrame) -> list[str]:
@@ -514,7 +695,7 @@ def firing_lines(configs: pd.DataFrame) -> list[str]:
             "Spikes per neuron per timestep of each LIF layer (named by its weight layer), in %, "
             "test-set means (profile.json), mean over seeds; `all LIF neurons` = all spikes / "
             "(all LIF neurons x T), which the large convolutional layers dominate.", "",
-            _table(records), "", *figure_lines("firing_rate_vs_T", configs)]
+            _table(records), ""]
 
 
 def bits_lines(configs: pd.DataFrame, costs_of: dict) -> list[str]:
@@ -558,8 +739,7 @@ def break_even_lines(be: pd.DataFrame, configs: pd.DataFrame) -> list[str]:
             "that of the ANN with the same dataset and weight bits, same hardware (analytic).",
             "", _table(records), "", "Where the break-even (SNN/ANN energy = 1) lies in our data:",
             "", *_where_lines(be), "", "Against published break-evens:", "",
-            *_published_lines(configs[configs["kind"] == "snn"]), "",
-            *figure_lines("break_even", be)]
+            *_published_lines(configs[configs["kind"] == "snn"]), ""]
 
 
 def _where_lines(be: pd.DataFrame) -> list[str]:
@@ -599,12 +779,15 @@ def _published_lines(snn: pd.DataFrame) -> list[str]:
     per_synapse, rate = snn["spikes_per_synapse"], snn["mean_firing_rate_pct"]
     yan, below, (t_lo, t_hi) = YAN
     mid = snn[snn["timesteps"].between(t_lo, t_hi)]
+    yan_low, yan_high = plots.yan_band(below, (t_lo, t_hi))
     return [
         f"- {source}: SNNs competitive only below about {low}-{high} spikes per synapse per "
         f"inference, depending on the hardware. Ours: {per_synapse.min():.3g} to "
         f"{per_synapse.max():.3g} over {len(snn)} SNN configuration(s); "
         f"{(per_synapse < low).sum()} below {low}, {(per_synapse < high).sum()} below {high}.",
-        f"- {yan}: below about {below:g} % average spike rate at T {t_lo}..{t_hi}. Ours (mean "
+        f"- {yan}: below about {below:g} % average spike rate at T {t_lo}..{t_hi} (on the "
+        f"break-even figure as spikes per synapse = rate x T = {yan_low:g}-{yan_high:g}, exact "
+        "only where every neuron feeding a synapse fires at the average rate). Ours (mean "
         f"firing rate): {rate.min():.3g} to {rate.max():.3g} %; " + (
             f"at T {t_lo}..{t_hi}, {(mid['mean_firing_rate_pct'] < below).sum()} of {len(mid)} "
             f"configuration(s) below {below:g} %." if len(mid) else

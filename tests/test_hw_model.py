@@ -403,6 +403,26 @@ def test_least_energy_folding_falls_back_to_finns_where_nothing_fits():
     assert (hardware[0].pe, hardware[0].simd) == (1, 1)
 
 
+def test_fastest_fitting_design_of_one_layer_by_hand():
+    """The readout 8 -> 2 of test_least_energy_folding_of_one_layer_by_hand at 100 MHz, T = 1:
+    a folding of c cycles sustains 10^8 / c inferences/s. 53,200 LUTs: the fully parallel
+    (2, 8), 1 cycle, 10^8/s, E = 0.15 W / 10^8/s + 97.2 pJ = 1,597.2 pJ; 500 LUTs: (2, 8)'s
+    572 LUTs do not fit, (1, 8) does: 2 cycles, 5 x 10^7/s, E = 3,000 + 127.2 pJ; 100 LUTs:
+    no folding fits (320+ LUTs)."""
+    for lut_budget, rate, (pe, simd), energy_pj in [(53200, 1e8, (2, 8), 1500 + 97.2),
+                                                    (500, 5e7, (1, 8), 3000 + 127.2)]:
+        w, _, table = _readout_8_to_2(lut_budget)
+        config = fpga.fastest_fitting(w, "xc7z020", 100.0, table)
+        assert config is not None
+        assert config.target_fps == pytest.approx(rate, rel=1e-6)
+        costs = fpga.evaluate(w, config, table)
+        assert (costs.resources["pe"][0], costs.resources["simd"][0]) == (pe, simd)
+        assert costs.per_inference["rate_inferences_per_s"] == pytest.approx(rate, rel=1e-6)
+        assert costs.total_energy_pj.sum() == pytest.approx(energy_pj, rel=1e-6)
+    w, _, table = _readout_8_to_2(100)
+    assert fpga.fastest_fitting(w, "xc7z020", 100.0, table) is None
+
+
 def test_unknown_fpga_folding_rule_is_one_line():
     w, config, table = _readout_8_to_2(53200)
     with pytest.raises(UserError, match="FPGA folding='fast' is not supported; allowed: "

@@ -64,3 +64,21 @@ def test_a_missing_results_file_is_one_line():
 
     with pytest.raises(UserError, match="does not exist; run `make study-report`"):
         paper.read_value("reports/study/missing.csv", {"kind": "snn"}, "energy_uj")
+
+
+def test_every_fpga_number_names_its_operating_point(built):
+    """Both FPGA columns of the energy and accuracy-per-energy tables are named by their
+    rate, the operating-point table is cited from the `fpga max rate` and `fpga 1000/s` rows,
+    and the measured RTL figures are cited from their own files, at their own point."""
+    study, sources = built
+    text = (study / "paper.typ").read_text()
+    for column in ("FPGA 1,000/s", "FPGA max rate"):
+        assert text.count(f"[*{paper.esc(column)}*]") == 2, column
+    assert "<tab:fpga>" in text and "<tab:efficiency>" in text
+    cited = {(e.where.get("hw"), e.column) for e in sources.entries if isinstance(e.where, dict)}
+    for column in ("rate_per_s", "energy_uj", "lut", "bram18"):
+        assert ("fpga max rate", column) in cited
+    assert ("fpga 1000/s", "accuracy_pct_per_uj") in cited
+    rtl = [e for e in sources.entries if e.file.startswith(paper.RTL)]
+    assert {e.where[-1] for e in rtl} >= {"throughput_inferences_per_s", "lut", "bram18"}
+    assert "xczu7ev at 250 MHz" in text
