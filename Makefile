@@ -10,8 +10,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt |
 # it; for make qat, ModelSpec and TrainConfig). `$(call opt,VAR,--flag)` is "--flag $(VAR)" if
 # VAR is set, else nothing.
 opt = $(if $($(1)),$(2) $($(1)))
-# make qat: MODEL TIMESTEPS WBITS STATE_BITS ENCODING RESET LAYERS DATASET EPOCHS BATCH LR SCHEDULE
-# SHIFT_PX SEED LIMIT NAME RESUME DEVICE MAX_MINUTES FROM; make import-nir: NIR DATASET NAME
+# make qat: MODEL TIMESTEPS WBITS STATE_BITS ENCODING RESET LAYERS DATASET WEIGHT_SCALE DROPOUT
+# EPOCHS BATCH LR SCHEDULE SHIFT_PX SEED LIMIT NAME RESUME DEVICE MAX_MINUTES FROM; make import-nir: NIR DATASET NAME
 # TIMESTEPS DT DISCRETISATION PIXEL_DIVISOR; paths: DATA_DIR (else $$QSNN_DATA_DIR,
 # else data/) RUNS_DIR (runs/); the rest: RUN SPLIT TARGETS IMAGES HLS_IMAGES NIR_IMAGES
 # FPGA_PART CLK_NS TARGET_FPS BENCH_DEVICE GRID CPUS_PER_TRIAL GPUS_PER_TRIAL STUDY_DIR
@@ -82,6 +82,7 @@ qat: setup
 	  $(call opt,TIMESTEPS,--timesteps) $(call opt,WBITS,--weight-bits) \
 	  $(call opt,STATE_BITS,--state-bits) $(call opt,ENCODING,--encoding) \
 	  $(call opt,RESET,--reset) $(call opt,LAYERS,--layers) $(call opt,DATASET,--dataset) \
+	  $(call opt,WEIGHT_SCALE,--weight-scale) $(call opt,DROPOUT,--dropout) \
 	  $(call opt,EPOCHS,--epochs) \
 	  $(call opt,BATCH,--batch-size) $(call opt,LR,--lr) $(call opt,SCHEDULE,--schedule) \
 	  $(call opt,SHIFT_PX,--shift-px) $(call opt,SEED,--seed) $(call opt,LIMIT,--limit) \
@@ -95,7 +96,8 @@ import-nir: setup
 
 ptq: setup
 	$(PY) -m quant_training.ptq $(RUN) $(PATHS) $(call opt,WBITS,--weight-bits) \
-	  $(call opt,STATE_BITS,--state-bits) $(call opt,IMAGES,--images)
+	  $(call opt,STATE_BITS,--state-bits) $(call opt,WEIGHT_SCALE,--weight-scale) \
+	  $(call opt,IMAGES,--images)
 
 eval: setup
 	$(PY) -m quant_training.evaluate $(RUN) $(PATHS) $(call opt,DEVICE,--device)

@@ -69,7 +69,7 @@ class Synapses(nn.Module):
         self.input_quant = qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
         self._stages: list[Stage] = []
         for index, layer in enumerate(spec.weight_layers):
-            synapse = _synapse(layer, spec.weight_bits)
+            synapse = _synapse(layer, spec.weight_bits, spec.weight_scale)
             self.add_module(layer.name, synapse)
             neuron = None
             if layer.neuron:
@@ -235,9 +235,9 @@ def _lif(stage: Stage) -> LIF:
     return stage.neuron
 
 
-def _synapse(layer: Layer, weight_bits: int) -> Synapse:
+def _synapse(layer: Layer, weight_bits: int, weight_scale: str) -> Synapse:
     """The Brevitas layer of a weight layer (no bias)."""
-    wq = weight_quant_kwargs(weight_bits)
+    wq = weight_quant_kwargs(weight_bits, weight_scale)
     if layer.kind == "conv":
         return qnn.QuantConv2d(layer.input_shape[0], layer.width, layer.kernel,
                                stride=layer.stride, padding=layer.padding, bias=False, **wq)

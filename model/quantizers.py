@@ -1,13 +1,13 @@
 """Brevitas quantizers used by the networks, as named building blocks.
 
-from __future__ import annotations
-
 All scales are powers of two (fixed point), so every synaptic current is an exact sum of
 integers times one power of two: float32 computes it without rounding in any summation
 order, which makes the exported graph, the HLS code and PyTorch agree bit for bit, and maps
 to integer hardware with shifts.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from brevitas.core.scaling import ScalingImplType
@@ -46,15 +46,59 @@ class PixelQuant(Uint8ActPerTensorFloatMaxInit):
     max_val = PIXEL_FULL_SCALE
 
 
-def weight_quant_kwargs(bits: int) -> dict:
+class LeastSquaresPowerOfTwoScale(torch.nn.Module):
+    """The power-of-two weight scale with the least squared rounding error:
+
+        s = 2^k,  k = argmin_k sum (w - 2^k clamp(round(w / 2^k), -(n-1), n-1))^2
+
+    with n = 2^(bits-1), over the SEARCHED exponents from the smallest scale at which no weight
+    saturates, 2^ceil(log2(max|w| / (n-1))), downward; the larger scale on a tie. A few large
+    weights then saturate instead of every small weight rounding to zero. (Brevitas' max rule,
+    Int8WeightPerTensorFixedPoint, takes 2^ceil(log2 max|w|) / n, which saturates a max|w| that
+    is a power of two.) Recomputed from the weights at every call, like the max rule; no
+    gradient flows through the choice. Brevitas calls it as scaling_impl(w, n) and divides
+    nothing further.
+    """
+
+    SEARCHED = 16
+
+    def __init__(self) -> None:  # Brevitas' injector needs a constructor without *args
+        super().__init__()
+
+    def forward(self, weight: torch.Tensor, int_threshold: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            n = float(int_threshold)
+            peak = max(float(weight.abs().max()), 2.0**-100)  # an all-zero tensor: any scale
+            largest = 2.0 ** math.ceil(math.log2(peak / (n - 1)))
+            scales = largest * 2.0 ** -torch.arange(self.SEARCHED, dtype=weight.dtype,
+                                                    device=weight.device)
+            grid = scales.view(-1, *[1] * weight.dim())
+            rounded = (weight / grid).round_().clamp_(1 - n, n - 1).mul_(grid)
+            errors = (rounded - weight).square_().flatten(1).sum(1)
+            return scales[int(errors.argmin())]  # argmin: the first (largest) on a tie
+
+
+class Int8WeightPerTensorLeastSquaresPowerOfTwo(Int8WeightPerTensorFixedPoint):
+    """Int8WeightPerTensorFixedPoint with the least-squares power-of-two scale."""
+
+    scaling_impl = LeastSquaresPowerOfTwoScale
+
+
+WEIGHT_QUANTS = {"max": Int8WeightPerTensorFixedPoint,
+                 "mse": Int8WeightPerTensorLeastSquaresPowerOfTwo}  # ModelSpec.weight_scale
+
+
+def weight_quant_kwargs(bits: int, scale: str = "max") -> dict:
     """Keyword arguments for a Brevitas QuantConv2d/QuantLinear with `bits`-bit weights.
 
-    Signed, narrow range (at most 2^bits - 1 levels), one power-of-two scale per tensor from
-    the weights' max |w|. `bits` == 32 gives float weights.
+    Signed, narrow range (at most 2^bits - 1 levels), one power-of-two scale per tensor:
+    `scale` "max" is Brevitas' 2^ceil(log2 max|w|) / 2^(bits-1), "mse" the power of two with
+    the least squared rounding error (LeastSquaresPowerOfTwoScale). `bits` == 32
+    gives float weights.
     """
     if bits == FLOAT_BITS:
         return {"weight_quant": None}
-    return {"weight_quant": Int8WeightPerTensorFixedPoint, "weight_bit_width": bits}
+    return {"weight_quant": WEIGHT_QUANTS[scale], "weight_bit_width": bits}
 
 
 def relu_quant_kwargs(bits: int) -> dict:

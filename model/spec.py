@@ -15,6 +15,7 @@ from model.layers import SEED_LAYERS, Layer, lower, split_tokens
 
 KINDS = ("snn", "ann")
 WEIGHT_BITS = (2, 4, 8, 32)  # 32 = float weights
+WEIGHT_SCALES = ("max", "mse")  # model.quantizers.weight_quant_kwargs
 STATE_BITS = (4, 8, 16, 32)  # 32 = float membrane
 RESETS = ("subtract", "zero")
 ENCODINGS = ("direct", "rate")
@@ -40,6 +41,7 @@ class ModelSpec:
     kind: str = "snn"
     timesteps: int = 10
     weight_bits: int = 8
+    weight_scale: str = "max"  # each tensor's power-of-two scale: from max |w|, or least MSE
     input_bits: int = 8  # pixels are 8-bit: the input quantizer is lossless
     state_bits: int = 8
     state_max: float = 2.0  # membrane grid: [-state_max, state_max), step = 2 state_max / 2^bits
@@ -61,6 +63,7 @@ class ModelSpec:
         object.__setattr__(self, "layers", split_tokens(self.layers))
         check_choice("kind", self.kind, KINDS)
         check_choice("weight_bits", self.weight_bits, WEIGHT_BITS)
+        check_choice("weight_scale", self.weight_scale, WEIGHT_SCALES)
         check_choice("input_bits", self.input_bits, (8,))
         check_choice("state_bits", self.state_bits, STATE_BITS)
         check_choice("reset", self.reset, RESETS)

@@ -5,8 +5,11 @@ weights) to the project's fixed point, with a table of what it costs in accuracy
 
 What is rounded (`quantized_spec`, `rounding`), the same rules `make qat FROM=runs/<name>` starts
 its fine-tuning from:
-- weights: signed w-bit integers times one power-of-two scale per tensor, the scale from the
-  tensor's max |w| (Brevitas, model.quantizers.weight_quant_kwargs);
+- weights: signed w-bit integers times one power-of-two scale per tensor, by default the power
+  of two with the least squared rounding error (`--weight-scale mse`; `max`: from the tensor's
+  max |w|, no weight saturates; model.quantizers.weight_quant_kwargs). Measured on the
+  README's snnTorch network at 4 bits: max 51.00 %, mse 96.40 % (float 97.20 %); fc1's scale
+  2^-2 (max) rounds with a relative RMS error of 64 %, 2^-4 (mse) with 35 %;
 - leak: beta -> 2^-K, K = round(log2(1/beta)) (the nearest power of two on a log scale; our
   integer LIF leaks by a shift, common/integer_lif.py);
 - membrane grid: state_max = 2^ceil(log2(4 theta)) unless given (the seed network's ratio,
@@ -30,12 +33,12 @@ import torch
 from common.atomic import write_json
 from common.errors import UserError, run_cli
 from model.network import QuantCNN, SpikingCNN, build_model
-from model.spec import FLOAT_BITS, STATE_BITS, WEIGHT_BITS, ModelSpec
+from model.spec import FLOAT_BITS, STATE_BITS, WEIGHT_BITS, WEIGHT_SCALES, ModelSpec
 from quant_training.engine import evaluate
 from quant_training.trained_run import TrainedRun, add_run_arguments
 
 REPORT_FILE = "ptq.json"
-DEFAULTS = {"weight_bits": 4, "state_bits": 8}  # the issue's target: 4-bit weights, 8-bit V
+DEFAULTS = {"weight_bits": 4, "state_bits": 8, "weight_scale": "mse"}  # 4-bit w, 8-bit V
 
 
 def leak_shift(beta: float) -> float:
@@ -106,7 +109,8 @@ class Row:
 
     def cells(self) -> list[str]:
         spec = self.spec
-        weights = "float32" if spec.weight_bits == FLOAT_BITS else f"{spec.weight_bits}-bit"
+        weights = ("float32" if spec.weight_bits == FLOAT_BITS
+                   else f"{spec.weight_bits}-bit ({spec.weight_scale} scales)")
         state = ("float32" if not spec.quantized_state
                  else f"{spec.state_bits}-bit (+-{spec.state_max:g})")
         return [self.network, weights, state, f"{spec.beta:.6g}", f"{spec.threshold:.6g}",
@@ -128,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
                    choices=[b for b in WEIGHT_BITS if b != FLOAT_BITS])
     p.add_argument("--state-bits", type=int, default=DEFAULTS["state_bits"],
                    choices=[b for b in STATE_BITS if b != FLOAT_BITS])
+    p.add_argument("--weight-scale", default=DEFAULTS["weight_scale"], choices=WEIGHT_SCALES,
+                   help="each weight tensor's power-of-two scale: least squared error | max |w|")
     p.add_argument("--state-max", type=float, default=None,
                    help="membrane range +-state_max (default 2^ceil(log2(4 theta)))")
     p.add_argument("--images", type=int, default=1000, help="first n test images")
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.images < 1:
         raise UserError(f"images={args.images} must be >= 1")
     run = TrainedRun.open(args)
-    changes: dict[str, Any] = {"weight_bits": args.weight_bits, "state_bits": args.state_bits}
+    changes: dict[str, Any] = {"weight_bits": args.weight_bits, "state_bits": args.state_bits,
+                               "weight_scale": args.weight_scale}
     if args.state_max is not None:
         changes["state_max"] = args.state_max
     spec, model = quantize(run, **changes)

@@ -56,6 +56,8 @@ class Progress:
 
 SPEC_HELP = {
     "kind": "snn | ann", "timesteps": "T (snn only)", "weight_bits": "2 | 4 | 8 | 32 (= float)",
+    "weight_scale": "max | mse: each weight tensor's power-of-two scale from its max |w|, or the "
+                    "one with the least squared rounding error",
     "state_bits": "membrane bits: 4 | 8 | 16 | 32 (= float)", "encoding": "direct | rate",
     "reset": "subtract | zero", "beta": "membrane leak factor", "threshold": "theta",
     "state_max": "membrane range +-state_max (a power of two)",

@@ -1,11 +1,12 @@
 """Model spec validation, quantizers, network shapes and checkpoint round trips."""
+import brevitas.nn as qnn
 import pytest
 import torch
 
 from common.errors import UserError
 from model.layers import Pool
 from model.network import QuantCNN, SpikingCNN, build_model
-from model.quantizers import pixels
+from model.quantizers import pixels, weight_quant_kwargs
 from model.spec import ModelSpec
 from model.timesteps import input_frames, run_timesteps
 from quant_training.checkpoint import load_model, save_checkpoint
@@ -80,8 +81,9 @@ def test_spec_round_trips_through_dict():
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
-def test_quantized_weights_take_at_most_2_to_the_bits_values(bits):
-    model = build_model(ModelSpec(weight_bits=bits, timesteps=1))
+@pytest.mark.parametrize("rule", ["max", "mse"])
+def test_quantized_weights_take_at_most_2_to_the_bits_values(bits, rule):
+    model = build_model(ModelSpec(weight_bits=bits, weight_scale=rule, timesteps=1))
     for layer in (model.conv1, model.conv2, model.fc1, model.fc2):
         values = torch.unique(layer.quant_weight().value)
         assert 2 < len(values) <= 2**bits
@@ -89,6 +91,30 @@ def test_quantized_weights_take_at_most_2_to_the_bits_values(bits):
         assert torch.log2(scale).round() == torch.log2(scale)  # fixed point: a power of two
         ints = values / scale
         assert torch.equal(ints, ints.round())
+
+
+def fc_with(weights: list[float], rule: str):
+    """The 4-bit quantized weights of a QuantLinear (one output) holding `weights`."""
+    layer = qnn.QuantLinear(len(weights), 1, bias=False, **weight_quant_kwargs(4, rule))
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([weights]))
+        return layer.quant_weight()
+
+
+def test_least_squares_scale_by_hand():
+    """4 bits: levels -7..7. One weight 1.0 and 999 of 0.05; squared rounding error by hand:
+    s = 1/4 (nothing saturates): 999 x 0.05^2 = 2.50 (0.05 -> 0); s = 1/8 (Brevitas' max rule,
+    2^0 / 8): 2.50 + (1 - 7/8)^2 = 2.51; s = 1/16: 999 x 0.0125^2 + (1 - 7/16)^2 = 0.47;
+    s = 1/32: 999 x 0.0125^2 + (1 - 7/32)^2 = 0.77. So mse takes 1/16, max 1/8."""
+    weights = [1.0] + [0.05] * 999
+    assert float(fc_with(weights, "max").scale) == 1 / 8
+    quant = fc_with(weights, "mse")
+    assert float(quant.scale) == 1 / 16
+    assert quant.int().flatten()[:3].tolist() == [7, 1, 1]  # 1.0 saturates at 7/16
+    # an identity (max |w| = 1 = 2^0): max saturates 1 at 7/8; mse keeps it exact at 4 x 1/4
+    assert float(fc_with([1.0, 0.0, 0.0], "max").value.max()) == 7 / 8
+    exact = fc_with([1.0, 0.0, 0.0], "mse")
+    assert float(exact.scale) == 1 / 4 and float(exact.value.max()) == 1.0
 
 
 def test_float_weights_at_32_bits_and_lossless_input_quantizer():
