@@ -3,8 +3,9 @@
     python -m quant_training.nir_import model.nir --dataset mnist --name <run> [--timesteps T]
         [--dt 1e-4 --discretisation euler] [--pixel-divisor 255]
 
-Reads a NIR graph (PyPI `nir`; written by snnTorch's `export_to_nir`, sinabs' `to_nir`, Norse,
-or our own `make nir`), maps it onto a ModelSpec (layer list, beta, threshold, reset, readout)
+Reads a NIR graph (PyPI `nir`; written by snnTorch's `export_to_nir` or our own `make nir`;
+sinabs 3.1.3, Norse 1.1.0 and Rockpool 3.1.0 write no CNN file nir 1.0.8 reads, see the README),
+maps it onto a ModelSpec (layer list, beta, threshold, reset, readout)
 with float weights and a float membrane (weight_bits = state_bits = 32), and writes
 runs/<name>/ as training does: best.pt (quant_training/checkpoint.py, the mapping under
 `nir_import`), metrics.json (the test accuracy) and the workload profile. `make eval`, `make qat
@@ -22,7 +23,7 @@ Mappings (each also stated in the checkpoint's `nir_import.conversions`):
   LIF's tau dv/dt = (v_leak - v) + r I becomes V[t] = beta V'[t-1] + g I[t] with
       discretisation "exp" (zero-order hold, the inverse of `make nir`): beta = exp(-dt/tau),
           g = (1 - beta) r;
-      discretisation "euler" (forward Euler: snnTorch, dt = 1e-4, and Norse): beta = 1 - dt/tau,
+      discretisation "euler" (forward Euler: snnTorch, dt = 1e-4): beta = 1 - dt/tau,
           g = (dt/tau) r.
   IF (dv/dt = r I): beta = 1, g = r dt. CubaLIF: only without a synaptic leak (its current
   decays to 0 within one step, alpha = 0: snnTorch's Synaptic with alpha = 0), g = g_syn g_mem

@@ -70,7 +70,7 @@ def _save(fig, path: Path) -> None:
     if labels:
         fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=2,
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, bottom, 1, 1), pad=0.3)
+    fig.tight_layout(rect=(0, bottom, 1, 1), pad=0.3, h_pad=1.0)
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=200, format="png"))
     plt.close(fig)
 
