@@ -240,5 +240,6 @@ def test_import_ptq_and_qat_from(runs_dir_with_import, data_dir):
     assert done.returncode == 0, done.stderr
     qat = json.loads((runs_dir_with_import / "qat" / "metrics.json").read_text())
     assert qat["spec"]["weight_bits"] == 4 and qat["spec"]["state_bits"] == 8
+    assert (qat["spec"]["weight_scale"], qat["spec"]["readout"]) == ("mse", "sum")
     assert qat["spec"]["layers"] == spec.to_dict()["layers"]
     assert qat["started_from"]["run"] == str(run)
