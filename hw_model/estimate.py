@@ -33,8 +33,7 @@ def summary_row(w: Workload, target: str, config: TargetConfig, costs: Costs,
         if resource in costs.resources:
             row[resource] = float(costs.resources[resource].sum())
     if isinstance(config, fpga.Config):
-        budget = fpga.budget(table, config.part)
-        row["fits_part"] = all(row[r] <= budget[r] for r in budget)
+        row["fits_part"] = fpga.fits(costs, table, config.part)
     return row
 
 

@@ -6,8 +6,8 @@ weights) to the project's fixed point, with a table of what it costs in accuracy
 What is rounded (`quantized_spec`, `rounding`), the same rules `make qat FROM=runs/<name>` starts
 its fine-tuning from:
 - weights: signed w-bit integers times one power-of-two scale per tensor, by default the power
-  of two with the least squared rounding error (`--weight-scale mse`; `max`: from the tensor's
-  max |w|, no weight saturates; model.quantizers.weight_quant_kwargs). Measured on the
+  of two with the least squared rounding error (`--weight-scale mse`; `max`: Brevitas'
+  2^ceil(log2 max|w|) / 2^(bits-1); model.quantizers.weight_quant_kwargs). Measured on the
   README's snnTorch network at 4 bits: max 51.00 %, mse 96.40 % (float 97.20 %); fc1's scale
   2^-2 (max) rounds with a relative RMS error of 64 %, 2^-4 (mse) with 35 %;
 - leak: beta -> 2^-K, K = round(log2(1/beta)) (the nearest power of two on a log scale; our
