@@ -1,6 +1,6 @@
 """Training and inference throughput and peak memory: ours against snnTorch and SpikingJelly.
 
-    python -m benchmarks.speed [--timesteps 1 4 10] [--batch 64 256] [--device cpu|cuda]
+    python -m benchmarks.speed [--timesteps 1 2 4 10] [--batch 64 256] [--device cpu|cuda]
                                [--seconds 3] [--out reports/bench]
 
 Every (library, T, batch) runs in its own fresh process, so peak memory is that library's
@@ -238,7 +238,8 @@ def _version(package: str) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--timesteps", type=int, nargs="+", default=[1, 4, 10])
+    p.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4, 10],
+                   help="default: the study's T")
     p.add_argument("--batch", type=int, nargs="+", default=[64, 256])
     p.add_argument("--libraries", nargs="+", default=None,
                    help=f"default: all ({', '.join(LIBRARIES)}; {SJ_CUDA_GRAPH} on cuda only)")
