@@ -8,10 +8,11 @@ Each trial trains, tests and profiles one network exactly as `make qat` does (ru
 its small results come back to this process, which adds the cost rows and commits them as
 reports/study/runs/<name>/ (study/results.py). Trials already there are skipped, so a study
 continues on any machine from what is committed. A failing trial is reported and the others
-go on. With nothing configured a Ray head starts on this machine for the study's duration
-(`ray start --head --block` on 127.0.0.1: every Ray process listens on loopback only; `ray.init`
-without an address would rewrite 127.0.0.1 to the machine's network address). Ray's usage
-statistics are always off.
+go on; a trial whose worker process dies (killed, out of memory, its node lost) runs again
+from its last.pt, up to WORKER_RETRIES times. With nothing configured a Ray head starts on
+this machine for the study's duration (`ray start --head --block` on 127.0.0.1: every Ray
+process listens on loopback only; `ray.init` without an address would rewrite 127.0.0.1 to
+the machine's network address). Ray's usage statistics are always off.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ LOCAL_HEAD_ENV = {**NO_USAGE_STATS, "RAY_AUTH_MODE": "disabled",
                   "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 HEAD_START_S = 120  # how long a local head may take to accept connections
 WAIT_S = 1.0  # the driver's longest wait for a trial between checks for Ctrl-C
+WORKER_RETRIES = 2  # Ray's max_retries: reruns after a worker dies, never after an exception
 GPU_SHARE = 0.25  # default GPU fraction per trial: up to 4 trainings side by side on one GPU
 CODE_EXCLUDES = [".git", ".venv", "runs", "logs", "reports", "data"]  # not shipped to a cluster
 LOGS = "logs"  # <runs-dir>/logs/<name>.log: each trial's training output
@@ -193,8 +195,8 @@ def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_d
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = GPU_SHARE if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    task = ray.remote(max_retries=0)(train_trial).options(num_cpus=args.cpus_per_trial,
-                                                          num_gpus=gpus)
+    task = ray.remote(max_retries=WORKER_RETRIES)(train_trial).options(
+        num_cpus=args.cpus_per_trial, num_gpus=gpus)
     futures = {}
     for trial in pending:
         futures[task.remote(trial.spec.to_dict(), trial.train_options(), str(data_dir),

@@ -205,3 +205,43 @@ def test_ctrl_c_stops_the_study_and_its_local_ray_head(tmp_path, data_dir):
     assert job.returncode == 130
     _, alive = psutil.wait_procs(children, timeout=60)
     assert not alive, [p.cmdline()[:3] for p in alive]
+
+
+def test_a_trial_whose_worker_dies_runs_again_from_its_last_checkpoint(tmp_path, data_dir):
+    """SIGKILL the trial's Ray worker after its first epoch: Ray runs the trial again
+    (study.run.WORKER_RETRIES), it resumes from last.pt, and the study exits 0 with every epoch
+    trained once."""
+    import signal
+    import time
+
+    grid = tmp_path / "killed.toml"
+    grid.write_text(TINY_GRID.replace("epochs = 1", "epochs = 20"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
+    job = subprocess.Popen([sys.executable, "-m", "study.run", "--grid", str(grid),
+                            "--study-dir", str(tmp_path / "study"), "--runs-dir",
+                            str(tmp_path / "runs"), "--data-dir", str(data_dir)],
+                           cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    [name] = [t.name for t in load_grid(str(grid)).trials]
+    last = tmp_path / "runs" / name / "last.pt"
+    deadline = time.monotonic() + 300
+    while not last.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert last.exists() and job.poll() is None, job.communicate(timeout=600)[1][-2000:]
+    [worker] = [p for p in psutil.Process(job.pid).children(recursive=True)
+                if _cmdline(p)[:1] == ["ray::train_trial"]]
+    worker.send_signal(signal.SIGKILL)
+    _, err = job.communicate(timeout=600)
+    assert job.returncode == 0, err[-2000:]
+    assert "FAILED" not in err
+    assert "resuming" in (tmp_path / "runs" / "logs" / f"{name}.log").read_text()
+    history = pd.read_csv(tmp_path / "study" / "runs" / name / "history.csv")
+    assert list(history.epoch) == list(range(1, 21))
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    """A process's command line, or [] if it has ended meanwhile."""
+    try:
+        return process.cmdline()
+    except psutil.NoSuchProcess:
+        return []
