@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -175,20 +177,7 @@ def test_the_named_grids_hold_what_the_report_needs():
 def test_ctrl_c_stops_the_study_and_its_local_ray_head(tmp_path, data_dir):
     """Ctrl-C in a terminal is SIGINT to the foreground process group: the study stops with
     status 130 and leaves no Ray process behind (its trial resumes from last.pt next time)."""
-    import os
-    import signal
-    import sys
-
-    import psutil
-
-    grid = tmp_path / "long.toml"
-    grid.write_text(TINY_GRID.replace("epochs = 1", "epochs = 50"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
-    job = subprocess.Popen([sys.executable, "-m", "study.run", "--grid", str(grid),
-                            "--study-dir", str(tmp_path / "study"), "--runs-dir",
-                            str(tmp_path / "runs"), "--data-dir", str(data_dir)],
-                           cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)  # a process group, as a terminal's job
+    job, _ = _start_study(tmp_path, data_dir, epochs=50)
     lines = []
     for line in job.stderr:
         lines.append(line)
@@ -211,18 +200,7 @@ def test_a_trial_whose_worker_dies_runs_again_from_its_last_checkpoint(tmp_path,
     """SIGKILL the trial's Ray worker after its first epoch: Ray runs the trial again
     (study.run.WORKER_RETRIES), it resumes from last.pt, and the study exits 0 with every epoch
     trained once."""
-    import signal
-    import time
-
-    grid = tmp_path / "killed.toml"
-    grid.write_text(TINY_GRID.replace("epochs = 1", "epochs = 20"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
-    job = subprocess.Popen([sys.executable, "-m", "study.run", "--grid", str(grid),
-                            "--study-dir", str(tmp_path / "study"), "--runs-dir",
-                            str(tmp_path / "runs"), "--data-dir", str(data_dir)],
-                           cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
-    [name] = [t.name for t in load_grid(str(grid)).trials]
+    job, name = _start_study(tmp_path, data_dir, epochs=20)
     last = tmp_path / "runs" / name / "last.pt"
     deadline = time.monotonic() + 300
     while not last.exists() and job.poll() is None and time.monotonic() < deadline:
@@ -245,3 +223,18 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return process.cmdline()
     except psutil.NoSuchProcess:
         return []
+
+
+def _start_study(tmp_path: Path, data_dir: Path, epochs: int) -> tuple[subprocess.Popen, str]:
+    """`python -m study.run` of TINY_GRID's trial trained for `epochs`, in its own process group
+    (as a terminal's job) with its stderr piped; returns the process and the trial's name."""
+    grid = tmp_path / "long.toml"
+    grid.write_text(TINY_GRID.replace("epochs = 1", f"epochs = {epochs}"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
+    job = subprocess.Popen([sys.executable, "-m", "study.run", "--grid", str(grid),
+                            "--study-dir", str(tmp_path / "study"), "--runs-dir",
+                            str(tmp_path / "runs"), "--data-dir", str(data_dir)],
+                           cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    [trial] = load_grid(str(grid)).trials
+    return job, trial.name
