@@ -346,6 +346,14 @@ def verdict_lines(src: Sources) -> list[str]:
     return lines
 
 
+def seeds_sentence() -> str:
+    """How many seeds stand behind the accuracies: the fewest and most over summary.csv."""
+    n = pd.read_csv(ROOT / SUMMARY)["n"]
+    if n.min() == n.max():
+        return f"Every accuracy above is the mean ± std over {n.min()} seeds (n beside each)."
+    return f"The accuracies above rest on {n.min()} to {n.max()} seeds each (n beside each)."
+
+
 def build(study: Path = STUDY_DIR) -> Sources:
     """Write paper.typ and paper.pdf into `study`; return the cited numbers."""
     import typst
@@ -400,7 +408,7 @@ def build(study: Path = STUDY_DIR) -> Sources:
         "Where the 4-bit SNN costs less energy per inference than the 4-bit ANN (MNIST, each "
         "target's default configuration; the SNN's test accuracy at each T in @tab:start):",
         "\n".join(verdict_lines(src)),
-        include("open_questions"),
+        seeds_sentence() + " " + include("open_questions"),
         include("references"),
     ]
     sections.append(sources_section(src))
