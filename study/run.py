@@ -197,7 +197,6 @@ def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_d
         gpus = GPU_SHARE if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
     task = ray.remote(max_retries=WORKER_RETRIES)(train_trial).options(
         num_cpus=args.cpus_per_trial, num_gpus=gpus)
-    failed: list[str] = []
     # the Ctrl-C flag from before the first submission: a SIGINT raised inside Ray's calls
     # below can be lost, and the announcement line is where a user (and the test) presses it
     with ctrl_c_noted() as interrupted:
@@ -207,16 +206,16 @@ def _run(pending: list[TrialConfig], grid: str, args: argparse.Namespace, data_d
         print(f"running {len(futures)} trials on Ray ({_resources_line()}), "
               f"{args.cpus_per_trial:g} CPU and {gpus:g} GPU each; follow one with tail -f "
               f"{runs_dir / LOGS}/<name>.log", file=sys.stderr)
-        _wait_all(futures, grid, args, interrupted, failed)
-    return failed
+        return _wait_all(futures, grid, args, interrupted)
 
 
 def _wait_all(futures: dict, grid: str, args: argparse.Namespace,
-              interrupted: threading.Event, failed: list[str]) -> None:
-    """Commit each trial as it finishes, appending failures to `failed`; KeyboardInterrupt
+              interrupted: threading.Event) -> list[str]:
+    """Commit each trial as it finishes; return the failed trials' names. KeyboardInterrupt
     once `interrupted` is set."""
     import ray
 
+    failed = []
     with tqdm(total=len(futures), desc=f"study {grid}", unit="trial") as bar:
         while futures:
             ready, _ = ray.wait(list(futures), num_returns=1, timeout=WAIT_S)
@@ -236,6 +235,7 @@ def _wait_all(futures: dict, grid: str, args: argparse.Namespace,
                 failed.append(trial.name)
                 bar.write(f"FAILED {trial.name}: {_one_line(err)}", file=sys.stderr)
             bar.update()
+    return failed
 
 
 @contextmanager
